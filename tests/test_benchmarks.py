@@ -1,0 +1,24 @@
+"""The benchmark scripts run (on a slice): their numbers live in the README, not in asserts."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_train_throughput_benchmark_runs_and_prints_its_table(tmp_path, data_dir):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_throughput.py"), "--quick",
+         "--epochs", "2", "--json", str(out)],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "reference loop (tutorial), batch 32" in result.stdout
+    assert "package fit, mnist-conv preset" in result.stdout
+    import json
+
+    numbers = json.loads(out.read_text())
+    assert all(v > 0 for v in numbers["images_per_s"].values())
+    assert len(numbers["reference"]) == 2 and len(numbers["recommended"]) == 2

@@ -1,0 +1,78 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from vae_course import losses, models
+
+
+@pytest.fixture
+def batch(binary_test_images):
+    return binary_test_images[0][:64]
+
+
+def test_shapes(batch):
+    model = models.conv_vae(latent_dim=3, seed=0)
+    out = model(batch)
+    assert tuple(out["logits"].shape) == (64, 28, 28, 1)
+    for key in ("z_mean", "z_log_var", "z"):
+        assert tuple(out[key].shape) == (64, 3)
+    assert tuple(model.sample(5, seed=1).shape) == (5, 28, 28, 1)
+
+
+def test_bad_latent_dim_is_refused():
+    with pytest.raises(ValueError, match="latent_dim"):
+        models.conv_vae(latent_dim=0)
+
+
+def test_fit_logs_elbo_terms_and_improves(batch):
+    keras.utils.set_random_seed(0)
+    model = models.conv_vae(latent_dim=2, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(batch, batch_size=32, epochs=5, verbose=0).history
+    for key in ("loss", "elbo", "reconstruction", "kl"):
+        assert len(history[key]) == 5
+    for e in range(5):
+        assert history["elbo"][e] == pytest.approx(
+            history["reconstruction"][e] - history["kl"][e], rel=1e-4)
+        assert history["loss"][e] == pytest.approx(-history["elbo"][e], rel=1e-4)
+    assert history["elbo"][-1] > history["elbo"][0] + 15
+    result = model.evaluate(batch, verbose=0, return_dict=True)
+    assert set(result) >= {"elbo", "reconstruction", "kl"}
+
+
+def test_beta_weights_only_the_kl_term(batch):
+    model = models.conv_vae(latent_dim=2, beta=4.0, seed=0)
+    out = model(batch)
+    rec, kl = model.elbo_terms(batch, out)
+    loss = model.compute_loss(batch, None, out)
+    np.testing.assert_allclose(ops.convert_to_numpy(loss),
+                               -np.mean(ops.convert_to_numpy(rec - 4.0 * kl)), rtol=1e-5)
+
+
+def test_monte_carlo_and_analytic_models_share_the_reconstruction(batch):
+    model = models.conv_vae(latent_dim=2, kl="monte_carlo", seed=0)
+    out = model(batch)
+    rec, kl = model.elbo_terms(batch, out)
+    expected = losses.elbo_monte_carlo(batch, out["logits"], out["z"], out["z_mean"],
+                                       out["z_log_var"])
+    np.testing.assert_allclose(ops.convert_to_numpy(rec - kl), ops.convert_to_numpy(expected),
+                               rtol=1e-5)
+
+
+def test_save_load_round_trip(tmp_path, batch):
+    model = models.conv_vae(latent_dim=4, kl="monte_carlo", beta=0.5, seed=7)
+    model.compile(optimizer="adam")
+    model.fit(batch, batch_size=32, epochs=1, verbose=0)
+    path = tmp_path / "vae.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, models.VAE)
+    assert (loaded.kl, loaded.beta, loaded.latent_dim, loaded.seed) == ("monte_carlo", 0.5, 4, 7)
+    for a, b in zip(model.encode(batch), loaded.encode(batch)):
+        np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), atol=1e-6)
+    z = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(model.decode(z)),
+                               ops.convert_to_numpy(loaded.decode(z)), atol=1e-5)
+    # The optimizer state came along, so training resumes where it stopped.
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) > 0

@@ -1,0 +1,58 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from vae_course import metrics, pretrained
+
+NAME = "mnist-conv-latent2"
+
+
+def test_manifest_records_how_each_model_was_made():
+    assert NAME in pretrained.names()
+    for name in pretrained.names():
+        entry = pretrained.info(name)
+        for key in ("file", "sha256", "preset", "config", "epochs", "train_seconds", "test_elbo",
+                    "is_nll", "is_k", "versions", "assets"):
+            assert key in entry, (name, key)
+        assert (pretrained.DIRECTORY / entry["file"]).stat().st_size < 5 * 2**20
+        assert entry["is_nll"] <= -entry["test_elbo"]  # the IS bound is tighter than the ELBO
+
+
+def test_pretrained_model_reproduces_its_manifest_elbo(binary_test_images):
+    model = pretrained.load(NAME)
+    x, _ = binary_test_images
+    elbo = metrics.elbo(model, x, seed=0).mean()
+    assert elbo == pytest.approx(pretrained.info(NAME)["test_elbo"], abs=0.3)
+    assert elbo >= -152  # the chapter's model beats the tutorial's -157
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(pretrained.PretrainedError, match=NAME):
+        pretrained.load("mnist-conv-latent3")
+
+
+def test_altered_or_missing_files_are_refused(tmp_path, monkeypatch):
+    shutil.copytree(pretrained.DIRECTORY, tmp_path / "pretrained")
+    monkeypatch.setattr(pretrained, "DIRECTORY", tmp_path / "pretrained")
+    monkeypatch.setattr(pretrained, "MANIFEST", tmp_path / "pretrained" / "manifest.json")
+    path = tmp_path / "pretrained" / pretrained.info(NAME)["file"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(pretrained.PretrainedError, match="expected SHA-256"):
+        pretrained.load(NAME)
+    path.unlink()
+    with pytest.raises(pretrained.PretrainedError, match="missing"):
+        pretrained.load(NAME)
+    with pytest.raises(pretrained.PretrainedError, match="no asset"):
+        pretrained.asset(NAME, "weights")
+
+
+def test_assets_are_checked_and_readable():
+    import imageio.v3 as iio
+
+    frames = iio.imread(pretrained.asset(NAME, "gif"), index=None)
+    assert frames.shape[0] == pretrained.info(NAME)["epochs"]
+    assert pretrained.asset(NAME, "log").read_text().startswith("epoch,")
+    assert np.asarray(frames).dtype == np.uint8

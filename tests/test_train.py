@@ -1,0 +1,84 @@
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vae_course import configs
+from vae_course.train import RunConflictError, train
+
+QUICK = configs.get_preset("quick").replace(train_examples=512, test_examples=128, epochs=2,
+                                             batch_size=64)
+
+
+def rows(run):
+    with open(run / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_writes_a_complete_run_and_resumes(tmp_path, data_dir):
+    run = tmp_path / "run"
+    model, history = train(QUICK, run, verbose=0)
+    assert [int(r["epoch"]) for r in history] == [1, 2]
+    for name in ("config.json", "checkpoint.keras", "state.json", "log.csv", "progress.gif",
+                 "images/epoch_001.png", "images/epoch_002.png"):
+        assert (run / name).exists(), name
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    for r in history:
+        assert float(r["val_elbo"]) < 0 and float(r["kl"]) >= 0
+    iterations = int(model.optimizer.iterations)
+
+    # Same command with more epochs: continues from epoch 2, keeps the optimizer state.
+    model, history = train(QUICK.replace(epochs=3), run, verbose=0)
+    assert [int(r["epoch"]) for r in history] == [1, 2, 3]
+    assert int(model.optimizer.iterations) == iterations * 3 // 2
+
+    # Already finished: nothing retrains.
+    _, again = train(QUICK.replace(epochs=3), run, verbose=0)
+    assert again == history
+
+
+def test_a_different_run_in_the_same_directory_is_refused(tmp_path, data_dir):
+    run = tmp_path / "run"
+    train(QUICK.replace(epochs=1), run, verbose=0)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(RunConflictError, match="latent_dim"):
+        train(QUICK.replace(epochs=1, latent_dim=3), run, verbose=0)
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_a_foreign_non_empty_directory_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(RunConflictError, match="not empty"):
+        train(QUICK, tmp_path, verbose=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_bad_config_values_are_refused():
+    with pytest.raises(ValueError, match="latent_dim"):
+        QUICK.replace(latent_dim=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        QUICK.replace(batch_size=-1)
+    with pytest.raises(ValueError, match="Valid presets: tutorial, mnist-conv, quick"):
+        configs.get_preset("huge")
+
+
+def test_cli_trains_and_reports(tmp_path, data_dir):
+    out = tmp_path / "cli-run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-m", "vae_course", "train", "quick", "--epochs", "1",
+           "--latent-dim", "3", "--out", str(out), "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((out / "config.json").read_text())["latent_dim"] == 3
+    assert len(rows(out)) == 1
+    ev = subprocess.run([sys.executable, "-m", "vae_course", "evaluate", str(out), "--k", "10",
+                         "--examples", "50"], capture_output=True, text=True, env=env, timeout=600)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert "importance-sampled NLL (K=10)" in ev.stdout
+    bad = subprocess.run([sys.executable, "-m", "vae_course", "train", "nope"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert bad.returncode != 0 and "Valid presets" in bad.stderr

@@ -1,0 +1,131 @@
+"""Command line: ``python -m vae_course train <preset> [--epochs N] [--latent-dim D] [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser():
+    from .configs import PRESETS
+
+    p = argparse.ArgumentParser(prog="python -m vae_course", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train (or resume) a VAE into a run directory")
+    t.add_argument("preset", help=f"one of: {', '.join(PRESETS)}")
+    t.add_argument("--out", default=None, help="run directory (default: runs/<preset>)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--latent-dim", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--learning-rate", type=float)
+    t.add_argument("--kl", choices=["analytic", "monte_carlo"])
+    t.add_argument("--binarization", choices=["static", "dynamic"])
+    t.add_argument("--seed", type=int)
+    t.add_argument("--jit", dest="jit_compile", choices=["auto", "on", "off"],
+                   help="XLA compilation; 'auto' uses it on GPUs only")
+    t.add_argument("--mixed-precision", action="store_true", default=None,
+                   help="mixed_float16 compute (for GPUs); losses stay float32")
+    t.add_argument("--deterministic", action="store_true", default=None)
+    t.add_argument("--quiet", action="store_true")
+
+    e = sub.add_parser("evaluate", help="test ELBO and importance-sampled NLL of a run or a "
+                                        "pretrained model")
+    e.add_argument("source", help="a run directory or a pretrained model name")
+    e.add_argument("--k", type=int, default=1000, help="importance samples (default 1000)")
+    e.add_argument("--examples", type=int, default=None, help="first N test images (default all)")
+
+    x = sub.add_parser("export-pretrained", help="(maintainers) ship a finished run as a "
+                                                 "pretrained model in the package")
+    x.add_argument("run_dir")
+    x.add_argument("name")
+    x.add_argument("--k", type=int, default=1000)
+    x.add_argument("--note", default="")
+
+    sub.add_parser("presets", help="list the training presets")
+    sub.add_parser("pretrained", help="list the pretrained models")
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    from .data import DataUnavailableError
+    from .pretrained import PretrainedError
+    from .train import RunConflictError
+
+    try:
+        return _run(args)
+    except (ValueError, DataUnavailableError, PretrainedError, RunConflictError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args):
+    from . import configs
+
+    if args.command == "presets":
+        for name, cfg in configs.PRESETS.items():
+            print(f"{name:12s} {cfg.description}")
+        return 0
+    if args.command == "pretrained":
+        from . import pretrained
+
+        for name in pretrained.names():
+            entry = pretrained.info(name)
+            print(f"{name:24s} test ELBO {entry['test_elbo']:.2f}  IS-NLL {entry['is_nll']:.2f}")
+        return 0
+    if args.command == "train":
+        from .train import train
+
+        overrides = {k: v for k, v in vars(args).items()
+                     if k not in ("command", "preset", "out", "quiet") and v is not None}
+        config = configs.get_preset(args.preset).replace(**overrides)
+        out = args.out or f"runs/{args.preset}"
+        train(config, out, verbose=2 if args.quiet else "auto")
+        print(f"run directory: {out}")
+        return 0
+    if args.command == "evaluate":
+        return _evaluate(args)
+    if args.command == "export-pretrained":
+        import json
+
+        from . import pretrained
+
+        entry = pretrained.export(args.run_dir, args.name, k=args.k, note=args.note)
+        print(json.dumps(entry, indent=2))
+        return 0
+    return 2
+
+
+def _evaluate(args):
+    from pathlib import Path
+
+    import keras
+    import numpy as np
+
+    from . import data, metrics, pretrained
+    from .configs import TrainConfig
+
+    source = Path(args.source)
+    if (source / "checkpoint.keras").exists():
+        import json
+
+        config = TrainConfig.from_dict(json.loads((source / "config.json").read_text()))
+        model = keras.saving.load_model(source / "checkpoint.keras", safe_mode=True)
+        binarization = config.binarization
+    else:
+        model = pretrained.load(args.source)
+        binarization = pretrained.info(args.source)["config"]["binarization"]
+    (_, _), (x_test, _) = data.load_mnist()
+    x_test = x_test[:args.examples]
+    x = data.binarize(x_test, binarization)
+    elbo = metrics.elbo(model, x)
+    nll = -metrics.log_likelihood(model, x, k=args.k)
+    print(f"test images: {len(x)} ({binarization} binarization)")
+    print(f"test ELBO (analytic KL): {np.mean(elbo):.2f} nats")
+    print(f"importance-sampled NLL (K={args.k}): {np.mean(nll):.2f} nats")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

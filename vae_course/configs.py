@@ -1,0 +1,94 @@
+"""Training configurations: one frozen dataclass and a few named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+QUICK_ENV = "VAE_COURSE_QUICK"
+
+
+def quick() -> bool:
+    """True when ``$VAE_COURSE_QUICK`` is set to a true value: chapters shorten live training."""
+    return os.environ.get(QUICK_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "conv"               # "conv": the TensorFlow tutorial's conv encoder/decoder
+    dataset: str = "mnist"
+    latent_dim: int = 2               # size of z
+    binarization: str = "static"      # "static": threshold at 0.5; "dynamic": resample each epoch
+    kl: str = "analytic"              # "analytic" (closed form) or "monte_carlo" (tutorial)
+    beta: float = 1.0                 # KL weight; 1.0 is the ELBO
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 2e-3       # Adam
+    seed: int = 0                     # weights, shuffling, sampling noise
+    train_examples: int | None = None  # None: all 60,000; a smaller number takes a prefix
+    test_examples: int | None = None   # None: all 10,000
+    jit_compile: str = "auto"         # "auto" (XLA on GPU only), "on" or "off"
+    mixed_precision: bool = False     # mixed_float16 compute, float32 losses (for GPUs)
+    deterministic: bool = False       # op determinism: bit-for-bit repeatable CPU runs
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        checks = [
+            (self.model in ("conv",), "model 'conv'", self.model),
+            (self.dataset in ("mnist",), "dataset 'mnist'", self.dataset),
+            (self.binarization in ("static", "dynamic"), "binarization 'static' or 'dynamic'",
+             self.binarization),
+            (self.kl in ("analytic", "monte_carlo"), "kl 'analytic' or 'monte_carlo'", self.kl),
+            (self.jit_compile in ("auto", "on", "off"), "jit_compile 'auto', 'on' or 'off'",
+             self.jit_compile),
+        ]
+        for name, lo, hi in [("latent_dim", 1, 4096), ("epochs", 1, 100_000),
+                             ("batch_size", 1, 65_536)]:
+            value = getattr(self, name)
+            ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+            checks.append((ok, f"{name} an integer in [{lo}, {hi}]", value))
+        for name in ("train_examples", "test_examples"):
+            value = getattr(self, name)
+            ok = value is None or (isinstance(value, int) and value > 0)
+            checks.append((ok, f"{name} None or a positive integer", value))
+        checks.append((0 < self.learning_rate < 10, "learning_rate in (0, 10)",
+                       self.learning_rate))
+        checks.append((0 <= self.beta < 1e4, "beta in [0, 1e4)", self.beta))
+        for ok, expected, received in checks:
+            if not ok:
+                raise ValueError(f"Expected {expected}. Received: {received!r}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"Unknown config fields {unknown}. Expected a subset of {sorted(names)}.")
+        return cls(**d)
+
+
+PRESETS = {
+    "tutorial": TrainConfig(
+        kl="monte_carlo", batch_size=32, learning_rate=1e-4,
+        description="The TensorFlow tutorial's settings: batch 32, Adam 1e-4, single-sample "
+                    "Monte Carlo ELBO, static binarization, latent 2, 10 epochs."),
+    "mnist-conv": TrainConfig(
+        description="Recommended: the tutorial's model with analytic KL, batch 64, Adam 2e-3."),
+    "quick": TrainConfig(
+        epochs=2, train_examples=2048, test_examples=512,
+        description="A tiny run for tests and CI: 2 epochs on 2,048 images."),
+}
+
+
+def get_preset(name: str) -> TrainConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"Unknown preset {name!r}. Valid presets: {', '.join(PRESETS)}.") from None

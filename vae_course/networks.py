@@ -1,0 +1,47 @@
+"""Encoder and decoder builders (functional Keras models)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def _check_latent_dim(latent_dim):
+    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim <= 0:
+        raise ValueError(f"Expected latent_dim to be a positive integer. "
+                         f"Received: latent_dim={latent_dim!r}")
+    if latent_dim > 4096:
+        raise ValueError(f"Expected latent_dim <= 4096 for these 28x28 models. "
+                         f"Received: latent_dim={latent_dim}")
+
+
+def build_conv_encoder(latent_dim: int, input_shape=(28, 28, 1), name="encoder"):
+    """The TensorFlow tutorial's inference network.
+
+    x: (batch, 28, 28, 1) -> (batch, 2 * latent_dim) = [z_mean, z_log_var].
+    """
+    _check_latent_dim(latent_dim)
+    x = keras.Input(shape=input_shape, name="x")
+    h = layers.Conv2D(32, 3, strides=2, activation="relu", name="conv1")(x)   # 28 -> 13
+    h = layers.Conv2D(64, 3, strides=2, activation="relu", name="conv2")(h)   # 13 -> 6
+    h = layers.Flatten()(h)                                                   # 6*6*64 = 2304
+    out = layers.Dense(2 * latent_dim, name="z_params", dtype="float32")(h)
+    return keras.Model(x, out, name=name)
+
+
+def build_conv_decoder(latent_dim: int, name="decoder"):
+    """The TensorFlow tutorial's generative network.
+
+    z: (batch, latent_dim) -> logits (batch, 28, 28, 1) of independent Bernoulli pixels.
+    """
+    _check_latent_dim(latent_dim)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = layers.Dense(7 * 7 * 32, activation="relu", name="fc")(z)
+    h = layers.Reshape((7, 7, 32))(h)
+    h = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu",
+                               name="deconv1")(h)                             # 7 -> 14
+    h = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu",
+                               name="deconv2")(h)                             # 14 -> 28
+    logits = layers.Conv2DTranspose(1, 3, strides=1, padding="same", name="logits",
+                                    dtype="float32")(h)
+    return keras.Model(z, logits, name=name)

@@ -1,0 +1,112 @@
+"""Figures for the chapters. Each function returns a matplotlib Figure (no ``plt.show()``)."""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def image_grid(images, ncols=8, title=None, scale=1.0):
+    """Show (n, h, w, 1) or (n, h, w) images in [0, 1] on a grid."""
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[..., 0]
+    n = len(images)
+    nrows = -(-n // ncols)
+    plt = _plt()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img in zip(axes.flat, images):
+        ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def normal_quantile_grid(n=20, eps=0.05):
+    """(n,) values of the standard normal quantile function on an even grid of probabilities.
+
+    Equal steps in probability, so the decoded grid covers the prior mass evenly.
+    """
+    return np.array([NormalDist().inv_cdf(p) for p in np.linspace(eps, 1 - eps, n)],
+                    dtype="float32")
+
+
+def decode_manifold(model, n=20, eps=0.05):
+    """Decode a 2-D latent grid: (n*28, n*28) image; rows run from high z2 (top) to low."""
+    from keras import ops
+
+    if model.latent_dim != 2:
+        raise ValueError(f"Expected a model with latent_dim=2. Received latent_dim={model.latent_dim}.")
+    q = normal_quantile_grid(n, eps)
+    z1, z2 = np.meshgrid(q, q[::-1])
+    z = np.stack([z1.ravel(), z2.ravel()], axis=-1)
+    probs = ops.convert_to_numpy(model.decode(z, apply_sigmoid=True))[..., 0]
+    h, w = probs.shape[1:]
+    return probs.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w), q
+
+
+def plot_manifold(model, n=20, eps=0.05, size=8):
+    image, q = decode_manifold(model, n, eps)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(image, cmap="gray", extent=(-0.5, n - 0.5, -0.5, n - 0.5))
+    ticks = np.arange(0, n, max(1, n // 5))
+    ax.set_xticks(ticks, [f"{q[i]:.1f}" for i in ticks])
+    ax.set_yticks(ticks, [f"{q[i]:.1f}" for i in ticks])
+    ax.set_xlabel("z1 (standard-normal quantiles)")
+    ax.set_ylabel("z2")
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_scatter(z, labels, title=None, size=6):
+    """Scatter (n, 2) latent points coloured by label 0-9."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(size, size))
+    sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=2, alpha=0.7)
+    fig.colorbar(sc, ax=ax, ticks=range(10), label="digit")
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(rows, keys=("elbo", "val_elbo")):
+    """Plot columns of a run's ``log.csv`` rows (as ``train`` returns them) against epoch."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    epochs = [int(r["epoch"]) for r in rows]
+    for ax, metric in zip(axes, ("elbo", "reconstruction", "kl")):
+        for prefix, label in (("", "train"), ("val_", "test")):
+            ys = [float(r[prefix + metric]) for r in rows if r.get(prefix + metric)]
+            if ys:
+                ax.plot(epochs[:len(ys)], ys, marker="o", label=label)
+        ax.set_title(metric + " (nats per image)")
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def gif_html(path, width=None):
+    """An inline ``<img>`` of a GIF file, shown by Jupyter and by the HTML book alike."""
+    import base64
+
+    from IPython.display import HTML
+
+    encoded = base64.b64encode(open(path, "rb").read()).decode("ascii")
+    size = f' width="{width}"' if width else ""
+    return HTML(f'<img src="data:image/gif;base64,{encoded}"{size} alt="training progress">')

@@ -1,0 +1,229 @@
+"""``train(config, out_dir)``: the one training loop, used by the CLI, the chapters and the
+pretrained weights.
+
+A run directory holds::
+
+    config.json        the TrainConfig (a different config in the same directory is refused)
+    checkpoint.keras   model + optimizer state after the last finished epoch (atomic writes)
+    state.json         {"epoch": finished epochs, "wall_time": seconds of training so far}
+    log.csv            per epoch: train/test elbo, reconstruction, kl, loss, time
+    images/epoch_NNN.png   test reconstructions and samples from a fixed z, every epoch
+    progress.gif       those frames as an animation, written at the end
+
+Running again with the same directory resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import data, models
+from .configs import TrainConfig
+
+CHECKPOINT = "checkpoint.keras"
+
+
+class RunConflictError(RuntimeError):
+    """The output directory holds something other than this run."""
+
+
+def build_model(config: TrainConfig):
+    return models.conv_vae(config.latent_dim, kl=config.kl, beta=config.beta, seed=config.seed)
+
+
+def load_data(config: TrainConfig):
+    """``(train, x_test)``: ``train`` is an array or a PyDataset of (n, 28, 28, 1) float32 in {0,1}."""
+    (x_train, _), (x_test, _) = data.load_mnist()
+    x_train = x_train[:config.train_examples]
+    x_test = x_test[:config.test_examples]
+    x_test = data.binarize(x_test, config.binarization)
+    if config.binarization == "static":
+        return data.binarize_static(x_train), x_test
+    return data.DynamicBinarization(x_train, batch_size=config.batch_size, seed=config.seed), x_test
+
+
+# -- files --------------------------------------------------------------------------------
+def _atomic_write_text(path: Path, text: str):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _atomic_save_model(model, path: Path):
+    tmp = path.with_name(f".tmp-{path.name}")  # keeps the .keras suffix Keras insists on
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def tile(images, ncols):
+    """(n, h, w, 1) floats in [0, 1] -> one (rows*h, ncols*w) uint8 image with 1-pixel gaps."""
+    images = np.asarray(images)[..., 0]
+    n, h, w = images.shape
+    nrows = -(-n // ncols)
+    canvas = np.full((nrows * (h + 1) + 1, ncols * (w + 1) + 1), 0.5, dtype=np.float32)
+    for i, img in enumerate(images):
+        r, c = divmod(i, ncols)
+        canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = img
+    return (np.clip(canvas, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _config_diff(old: dict, new: dict):
+    keys = sorted((set(old) | set(new)) - {"epochs", "description"})
+    return [f"{k}: {old.get(k)!r} in the directory, {new.get(k)!r} now"
+            for k in keys if old.get(k) != new.get(k)]
+
+
+def prepare_run_dir(out_dir: Path, config: TrainConfig) -> int:
+    """Create or check ``out_dir``; return the number of epochs already finished there."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / "config.json"
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        diff = _config_diff(old, config.to_dict())
+        if diff:
+            raise RunConflictError(
+                f"{out_dir} holds a run with a different configuration ({'; '.join(diff)}). "
+                f"Nothing was changed. Use another --out directory, or the same settings to resume.")
+    elif any(p for p in out_dir.iterdir() if not p.name.startswith(".")):
+        raise RunConflictError(
+            f"{out_dir} is not empty and is not a vae_course run directory (no config.json). "
+            f"Nothing was changed. Choose an empty or new --out directory.")
+    _atomic_write_text(cfg_path, json.dumps(config.to_dict(), indent=2) + "\n")
+    state_path = out_dir / "state.json"
+    if state_path.exists() and (out_dir / CHECKPOINT).exists():
+        return int(json.loads(state_path.read_text())["epoch"])
+    return 0
+
+
+# -- callbacks ----------------------------------------------------------------------------
+class RunRecorder(keras.callbacks.Callback):
+    """After every epoch: an image of fixed reconstructions and samples, a CSV row, a
+    checkpoint and the state file, in that order (a crash between them loses at most that
+    epoch, which the resumed run repeats)."""
+
+    FIELDS = ["epoch", "elbo", "reconstruction", "kl", "loss",
+              "val_elbo", "val_reconstruction", "val_kl", "val_loss", "time"]
+
+    def __init__(self, out_dir: Path, x_fixed, z_fixed, initial_epoch: int, wall_time: float):
+        super().__init__()
+        self.out_dir = out_dir
+        self.x_fixed = x_fixed
+        self.z_fixed = z_fixed
+        self.wall_time = wall_time
+        (out_dir / "images").mkdir(exist_ok=True)
+        self.csv_path = out_dir / "log.csv"
+        self._truncate_log(initial_epoch)
+
+    def _truncate_log(self, finished):
+        """Drop rows of epochs the checkpoint does not hold (a crash after the CSV write)."""
+        rows = []
+        if self.csv_path.exists():
+            with open(self.csv_path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= finished]
+        self._write_rows(rows)
+
+    def _write_rows(self, rows):
+        tmp = self.csv_path.with_name(".log.csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.csv_path)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.wall_time += time.perf_counter() - self.t0
+        n = epoch + 1
+        frame = epoch_frame(self.model, self.x_fixed, self.z_fixed)
+        import imageio.v3 as iio
+
+        iio.imwrite(self.out_dir / "images" / f"epoch_{n:03d}.png", frame)
+        with open(self.csv_path, "a", newline="") as f:
+            row = {k: f"{float(logs[k]):.4f}" for k in self.FIELDS if k in logs}
+            csv.DictWriter(f, fieldnames=self.FIELDS).writerow(
+                {**row, "epoch": n, "time": f"{self.wall_time:.1f}"})
+        _atomic_save_model(self.model, self.out_dir / CHECKPOINT)
+        _atomic_write_text(self.out_dir / "state.json",
+                           json.dumps({"epoch": n, "wall_time": round(self.wall_time, 2)}) + "\n")
+
+
+def epoch_frame(model, x_fixed, z_fixed):
+    """One uint8 image: originals (row 1), their reconstructions (row 2), samples (rows 3-4)."""
+    z_mean, _ = model.encode(x_fixed)
+    recon = keras.ops.convert_to_numpy(model.decode(z_mean, apply_sigmoid=True))
+    samples = keras.ops.convert_to_numpy(model.decode(z_fixed, apply_sigmoid=True))
+    grid = np.concatenate([x_fixed, recon, samples])
+    return np.kron(tile(grid, ncols=len(x_fixed)), np.ones((2, 2), dtype=np.uint8))
+
+
+def write_gif(out_dir: Path, fps: int = 4):
+    import imageio.v2 as imageio
+
+    frames = [imageio.imread(p) for p in sorted((out_dir / "images").glob("epoch_*.png"))]
+    if frames:
+        tmp = out_dir / ".progress.gif.tmp"
+        imageio.mimsave(tmp, frames, format="GIF", duration=1000 / fps, loop=0)
+        os.replace(tmp, out_dir / "progress.gif")
+
+
+@contextlib.contextmanager
+def _precision(mixed: bool):
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays=None):
+    """Train (or resume) a VAE into ``out_dir``; return ``(model, history)``.
+
+    ``history`` is the list of per-epoch rows of ``log.csv`` (all epochs, resumed ones too).
+    ``data_arrays``: optional ``(train, x_test)`` to skip loading (as :func:`load_data` returns).
+    """
+    out_dir = Path(out_dir)
+    done = prepare_run_dir(out_dir, config)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    train_data, x_test = data_arrays if data_arrays is not None else load_data(config)
+    jit = {"auto": "auto", "on": True, "off": False}[config.jit_compile]
+
+    with _precision(config.mixed_precision):
+        if done:
+            model = keras.saving.load_model(out_dir / CHECKPOINT, safe_mode=True)
+        else:
+            model = build_model(config)
+            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit)
+        state = json.loads((out_dir / "state.json").read_text()) if done else {}
+        rng = np.random.default_rng(config.seed)
+        x_fixed = x_test[:8]
+        z_fixed = rng.standard_normal((16, config.latent_dim)).astype("float32")
+        recorder = RunRecorder(out_dir, x_fixed, z_fixed, done, state.get("wall_time", 0.0))
+        if done < config.epochs:
+            fit_kwargs = {} if isinstance(train_data, keras.utils.PyDataset) else {
+                "batch_size": config.batch_size, "shuffle": True}
+            if isinstance(train_data, keras.utils.PyDataset):
+                train_data.epoch = done
+                train_data._set_order()
+            model.fit(train_data, epochs=config.epochs, initial_epoch=done,
+                      validation_data=(x_test,), validation_batch_size=500,
+                      callbacks=[recorder], verbose=verbose, **fit_kwargs)
+        write_gif(out_dir)
+    with open(out_dir / "log.csv", newline="") as f:
+        history = list(csv.DictReader(f))
+    return model, history
