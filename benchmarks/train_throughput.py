@@ -11,7 +11,7 @@ Measured in one run, on one machine, same model and data:
    ELBO after 10 epochs.
 
 Test ELBOs are the analytic-KL estimate on all 10,000 statically binarized test images
-(same expectation as the tutorial's estimator, less noise). Training time excludes the
+(same expectation as the tutorial's estimator). Training time excludes the
 evaluations. Usage: ``python benchmarks/train_throughput.py [--epochs 10] [--quick]``.
 """
 

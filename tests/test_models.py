@@ -76,3 +76,22 @@ def test_save_load_round_trip(tmp_path, batch):
                                ops.convert_to_numpy(loaded.decode(z)), atol=1e-5)
     # The optimizer state came along, so training resumes where it stopped.
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) > 0
+
+
+def test_mixed_precision_elbo_matches_float32(batch):
+    """Under mixed_float16 the networks compute in float16 but the ELBO stays float32."""
+    reference = models.conv_vae(latent_dim=2, seed=11)
+    expected = reference.elbo_terms(batch, reference(batch))
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = models.conv_vae(latent_dim=2, seed=11)
+        mixed.set_weights(reference.get_weights())
+        out = mixed(batch)
+        got = mixed.elbo_terms(batch, out)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert mixed.encoder.layers[1].compute_dtype == "float16"
+    assert out["logits"].dtype == "float32"
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b),
+                                   rtol=2e-2, atol=0.5)

@@ -40,6 +40,8 @@ def _parser():
     x.add_argument("run_dir")
     x.add_argument("name")
     x.add_argument("--k", type=int, default=1000)
+    x.add_argument("--examples", type=int, default=None,
+                   help="importance-sample the first N test images (default all)")
     x.add_argument("--note", default="")
 
     sub.add_parser("presets", help="list the training presets")
@@ -91,7 +93,8 @@ def _run(args):
 
         from . import pretrained
 
-        entry = pretrained.export(args.run_dir, args.name, k=args.k, note=args.note)
+        entry = pretrained.export(args.run_dir, args.name, k=args.k, examples=args.examples,
+                                 note=args.note)
         print(json.dumps(entry, indent=2))
         return 0
     return 2

@@ -25,7 +25,7 @@ class VAE(keras.Model):
     Args:
         encoder: model x -> (batch, 2 * latent_dim), read as [z_mean, z_log_var].
         decoder: model z -> logits with the shape of x.
-        kl: ``"analytic"`` (closed-form KL, lower variance) or ``"monte_carlo"`` (the
+        kl: ``"analytic"`` (closed-form KL; the logged KL is exact) or ``"monte_carlo"`` (the
             TensorFlow tutorial's single-sample log p(z) - log q(z|x)).
         beta: weight of the KL term (1.0 is the ELBO; other values give a beta-VAE).
         seed: seed of the reparameterization noise.

@@ -13,19 +13,23 @@ def _plt():
     return plt
 
 
-def image_grid(images, ncols=8, title=None, scale=1.0):
-    """Show (n, h, w, 1) or (n, h, w) images in [0, 1] on a grid."""
+def image_grid(images, ncols=8, title=None, scale=1.0, row_labels=None):
+    """Show (n, h, w, 1) or (n, h, w) images in [0, 1] on a grid, optionally a label per row."""
     images = np.asarray(images)
     if images.ndim == 4:
         images = images[..., 0]
     n = len(images)
     nrows = -(-n // ncols)
     plt = _plt()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows), squeeze=False)
+    row_height = scale * (1.25 if row_labels else 1.0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, row_height * nrows),
+                             squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img in zip(axes.flat, images):
         ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+    for ax, label in zip(axes[:, 0], row_labels or []):
+        ax.set_title(label, loc="left", fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

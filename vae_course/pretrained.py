@@ -72,8 +72,9 @@ def load(name: str):
 def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note: str = ""):
     """Copy a finished run into the package as pretrained model ``name`` (maintainers only).
 
-    Saves the model without optimizer state, evaluates the test ELBO (analytic KL) and the
-    importance-sampled NLL with ``k`` samples, and records them with the run's config, wall
+    Saves the model without optimizer state, evaluates the test ELBO (analytic KL, all test
+    images) and the importance-sampled NLL with ``k`` samples (on the first ``examples`` test
+    images, default all), and records them with the run's config, wall
     time, library versions, machine and SHA-256 sums in the manifest.
     """
     import csv
@@ -94,11 +95,11 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
     model = keras.saving.load_model(run_dir / "checkpoint.keras", compile=False, safe_mode=True)
 
     (_, _), (x_test, _) = data.load_mnist()
-    x = data.binarize(x_test[:examples], config.binarization)
-    start = time.perf_counter()
+    x = data.binarize(x_test, config.binarization)
     elbo = float(np.mean(metrics.elbo(model, x)))
-    nll = float(-np.mean(metrics.log_likelihood(model, x, k=k)))
-    eval_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    nll = float(-np.mean(metrics.log_likelihood(model, x[:examples], k=k)))
+    is_seconds = time.perf_counter() - start
 
     DIRECTORY.mkdir(exist_ok=True)
     files = {"model": f"{name}.keras", "gif": f"{name}.gif", "log": f"{name}.csv"}
@@ -111,6 +112,7 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
     import tensorflow as tf
 
     entry = {
+        "kind": "vae",
         "file": files["model"],
         "sha256": sha256sum(DIRECTORY / files["model"]),
         "preset": _preset_name(config),
@@ -121,8 +123,8 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
         "test_elbo": round(elbo, 2),
         "is_nll": round(nll, 2),
         "is_k": k,
-        "test_images": len(x),
-        "eval_seconds": round(eval_seconds),
+        "is_test_images": len(x[:examples]),
+        "is_seconds": round(is_seconds),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU"
         if not tf.config.list_physical_devices("GPU") else f"{platform.machine()} with GPU",
         "versions": {"vae_course": __version__, "keras": keras.__version__,
