@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from vae_course import configs
-from vae_course.train import RunConflictError, train
+from vae_course.train import RunConflictError, TrainingDivergedError, train
 
 QUICK = configs.get_preset("quick").replace(train_examples=512, test_examples=128, epochs=2,
                                              batch_size=64)
@@ -82,3 +82,20 @@ def test_cli_trains_and_reports(tmp_path, data_dir):
     bad = subprocess.run([sys.executable, "-m", "vae_course", "train", "nope"],
                          capture_output=True, text=True, env=env, timeout=600)
     assert bad.returncode != 0 and "Valid presets" in bad.stderr
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, binary_test_images):
+    import numpy as np
+
+    x = binary_test_images[0][:256]
+    run = tmp_path / "run"
+    config = QUICK.replace(epochs=1, train_examples=256, test_examples=64)
+    train(config, run, verbose=0, data_arrays=(x, x[:64]))
+    good = (run / "checkpoint.keras").read_bytes()
+    poisoned = x.copy()
+    poisoned[:] = np.nan
+    with pytest.raises(TrainingDivergedError, match="epoch 2.*after epoch 1"):
+        train(config.replace(epochs=3), run, verbose=0, data_arrays=(poisoned, x[:64]))
+    assert (run / "checkpoint.keras").read_bytes() == good
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+    assert [int(r["epoch"]) for r in rows(run)] == [1]

@@ -7,6 +7,7 @@ The loss lives in :meth:`VAE.compute_loss` (not a TensorFlow-only ``train_step``
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from . import losses, networks
@@ -96,6 +97,23 @@ class VAE(keras.Model):
         if extra:
             loss = loss + ops.sum(extra)
         return loss
+
+    # -- input checks ---------------------------------------------------------------------
+    def check_inputs(self, x):
+        """Validate NumPy images against the encoder's input (see :mod:`vae_course.validation`)."""
+        from .validation import check_images
+
+        return check_images(x, self.encoder.inputs[0].shape[1:])
+
+    def fit(self, x=None, *args, **kwargs):
+        if isinstance(x, np.ndarray):
+            x = self.check_inputs(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        if isinstance(x, np.ndarray):
+            x = self.check_inputs(x)
+        return super().evaluate(x, *args, **kwargs)
 
     # -- generation -----------------------------------------------------------------------
     def sample(self, n, seed=None, temperature=1.0):

@@ -35,6 +35,10 @@ class RunConflictError(RuntimeError):
     """The output directory holds something other than this run."""
 
 
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
 def build_model(config: TrainConfig):
     return models.conv_vae(config.latent_dim, kl=config.kl, beta=config.beta, seed=config.seed)
 
@@ -120,6 +124,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.wall_time = wall_time
         (out_dir / "images").mkdir(exist_ok=True)
         self.csv_path = out_dir / "log.csv"
+        self.diverged_at = None
         self._truncate_log(initial_epoch)
 
     def _truncate_log(self, finished):
@@ -145,6 +150,10 @@ class RunRecorder(keras.callbacks.Callback):
         logs = logs or {}
         self.wall_time += time.perf_counter() - self.t0
         n = epoch + 1
+        if not all(np.isfinite(float(v)) for v in logs.values()):
+            # TerminateOnNaN has stopped training; keep the previous epoch's checkpoint.
+            self.diverged_at = n
+            return
         frame = epoch_frame(self.model, self.x_fixed, self.z_fixed)
         import imageio.v3 as iio
 
@@ -222,8 +231,17 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
                 train_data._set_order()
             model.fit(train_data, epochs=config.epochs, initial_epoch=done,
                       validation_data=(x_test,), validation_batch_size=500,
-                      callbacks=[recorder], verbose=verbose, **fit_kwargs)
+                      callbacks=[keras.callbacks.TerminateOnNaN(), recorder],
+                      verbose=verbose, **fit_kwargs)
         write_gif(out_dir)
+        if recorder.diverged_at is not None:
+            kept = json.loads((out_dir / "state.json").read_text())["epoch"] if (
+                out_dir / "state.json").exists() else 0
+            raise TrainingDivergedError(
+                f"The loss became NaN or infinite during epoch {recorder.diverged_at}; training "
+                f"stopped. The last good checkpoint (after epoch {kept}) is kept in {out_dir}. "
+                f"Check the inputs for NaN or infinite values, or lower the learning rate "
+                f"(received learning_rate={config.learning_rate}).")
     with open(out_dir / "log.csv", newline="") as f:
         history = list(csv.DictReader(f))
     return model, history
