@@ -99,3 +99,31 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, bi
     assert (run / "checkpoint.keras").read_bytes() == good
     assert json.loads((run / "state.json").read_text())["epoch"] == 1
     assert [int(r["epoch"]) for r in rows(run)] == [1]
+
+
+def test_ctrl_c_exits_cleanly_and_the_run_resumes(tmp_path, data_dir):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [sys.executable, "-m", "vae_course", "train", "quick", "--epochs", "40",
+           "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    deadline = time.time() + 600
+    while not (out / "state.json").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    assert (out / "state.json").exists(), proc.communicate(timeout=60)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again to resume" in err
+    done = json.loads((out / "state.json").read_text())["epoch"]
+    assert 1 <= done < 40
+    assert [int(r["epoch"]) for r in rows(out)] == list(range(1, done + 1))
+    # The same command, with fewer epochs to finish quickly, resumes from the checkpoint.
+    config = QUICK.replace(**{**json.loads((out / "config.json").read_text()),
+                              "epochs": done + 1, "description": ""})
+    model, history = train(config, out, verbose=0)
+    assert [int(r["epoch"]) for r in history] == list(range(1, done + 2))

@@ -83,7 +83,17 @@ def _run(args):
                      if k not in ("command", "preset", "out", "quiet") and v is not None}
         config = configs.get_preset(args.preset).replace(**overrides)
         out = args.out or f"runs/{args.preset}"
-        train(config, out, verbose=2 if args.quiet else "auto")
+        try:
+            train(config, out, verbose=2 if args.quiet else "auto")
+        except KeyboardInterrupt:
+            import json
+            from pathlib import Path
+
+            state = Path(out) / "state.json"
+            done = json.loads(state.read_text())["epoch"] if state.exists() else 0
+            print(f"\ninterrupted: {out} holds the checkpoint after epoch {done}; run the same "
+                  f"command again to resume from there.", file=sys.stderr)
+            return 130
         print(f"run directory: {out}")
         return 0
     if args.command == "evaluate":
