@@ -127,3 +127,19 @@ def test_ctrl_c_exits_cleanly_and_the_run_resumes(tmp_path, data_dir):
                               "epochs": done + 1, "description": ""})
     model, history = train(config, out, verbose=0)
     assert [int(r["epoch"]) for r in history] == list(range(1, done + 2))
+
+
+def test_deterministic_runs_are_bit_for_bit_repeatable(tmp_path, data_dir):
+    import keras
+    import numpy as np
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for name in ("a", "b"):
+        cmd = [sys.executable, "-m", "vae_course", "train", "quick", "--epochs", "1",
+               "--deterministic", "--seed", "5", "--out", str(tmp_path / name), "--quiet"]
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+    a, b = (keras.saving.load_model(tmp_path / n / "checkpoint.keras") for n in ("a", "b"))
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert rows(tmp_path / "a")[0]["val_elbo"] == rows(tmp_path / "b")[0]["val_elbo"]
