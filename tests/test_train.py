@@ -85,6 +85,7 @@ def test_cli_trains_and_reports(tmp_path, data_dir):
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, binary_test_images):
+    import keras
     import numpy as np
 
     x = binary_test_images[0][:256]
@@ -92,8 +93,20 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, bi
     config = QUICK.replace(epochs=1, train_examples=256, test_examples=64)
     train(config, run, verbose=0, data_arrays=(x, x[:64]))
     good = (run / "checkpoint.keras").read_bytes()
-    poisoned = x.copy()
-    poisoned[:] = np.nan
+
+    class Poisoned(keras.utils.PyDataset):
+        """Batches that turn NaN halfway through (arrays would be refused up front)."""
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            batch = x[i * 64:(i + 1) * 64].copy()
+            if i >= 2:
+                batch[:] = np.nan
+            return (batch,)
+
+    poisoned = Poisoned()
     with pytest.raises(TrainingDivergedError, match="epoch 2.*after epoch 1"):
         train(config.replace(epochs=3), run, verbose=0, data_arrays=(poisoned, x[:64]))
     assert (run / "checkpoint.keras").read_bytes() == good

@@ -230,9 +230,13 @@ class DynamicBinarization(_py_dataset_base()):
         n = len(self.probs)
         self.order = rng.permutation(n) if self.shuffle else np.arange(n)
 
-    def on_epoch_end(self):
-        self.epoch += 1
+    def set_epoch(self, epoch: int):
+        """Continue from ``epoch`` (a resumed run draws what an uninterrupted one would)."""
+        self.epoch = epoch
         self._set_order()
+
+    def on_epoch_end(self):
+        self.set_epoch(self.epoch + 1)
 
     def __getitem__(self, index):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]

@@ -226,9 +226,8 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
         if done < config.epochs:
             fit_kwargs = {} if isinstance(train_data, keras.utils.PyDataset) else {
                 "batch_size": config.batch_size, "shuffle": True}
-            if isinstance(train_data, keras.utils.PyDataset):
-                train_data.epoch = done
-                train_data._set_order()
+            if hasattr(train_data, "set_epoch"):  # DynamicBinarization: resume its draws
+                train_data.set_epoch(done)
             model.fit(train_data, epochs=config.epochs, initial_epoch=done,
                       validation_data=(x_test,), validation_batch_size=500,
                       callbacks=[keras.callbacks.TerminateOnNaN(), recorder],
