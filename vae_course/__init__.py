@@ -6,9 +6,12 @@
 
 __version__ = "0.1.0"
 
-from . import configs, data, layers, losses, metrics, models, networks, pretrained  # noqa: E402
+from . import (autoencoders, configs, data, layers, losses, metrics, models,  # noqa: E402
+               networks, pca, pretrained)
+from . import estimators, explore, linear_gaussian, mlp  # noqa: E402
 from .configs import PRESETS, TrainConfig, get_preset  # noqa: E402
 from .models import VAE, conv_vae  # noqa: E402
 
-__all__ = ["PRESETS", "TrainConfig", "VAE", "configs", "conv_vae", "data", "get_preset",
-           "layers", "losses", "metrics", "models", "networks", "pretrained"]
+__all__ = ["PRESETS", "TrainConfig", "VAE", "autoencoders", "configs", "conv_vae", "data", "get_preset",
+           "layers", "losses", "metrics", "models", "networks", "pca", "pretrained",
+           "estimators", "explore", "linear_gaussian", "mlp"]

@@ -45,3 +45,48 @@ def build_conv_decoder(latent_dim: int, name="decoder"):
     logits = layers.Conv2DTranspose(1, 3, strides=1, padding="same", name="logits",
                                     dtype="float32")(h)
     return keras.Model(z, logits, name=name)
+
+
+def _check_hidden(hidden_units):
+    units = tuple(hidden_units)
+    if not units or not all(isinstance(u, int) and not isinstance(u, bool) and u > 0
+                            for u in units):
+        raise ValueError(f"Expected hidden_units to be a non-empty sequence of positive integers. "
+                         f"Received: hidden_units={hidden_units!r}")
+    return units
+
+
+def build_dense_encoder(latent_dim: int, hidden_units=(512, 256), input_shape=(28, 28, 1),
+                        name="encoder"):
+    """An MLP inference network, as in the PyTorch Lightning and tflearn examples.
+
+    x: (batch, 28, 28, 1) -> flatten (batch, 784) -> ReLU layers of ``hidden_units``
+    -> (batch, 2 * latent_dim) = [z_mean, z_log_var]. No batch normalization (see the ELBO
+    chapter for why).
+    """
+    _check_latent_dim(latent_dim)
+    units = _check_hidden(hidden_units)
+    x = keras.Input(shape=input_shape, name="x")
+    h = layers.Flatten(name="flatten")(x)                                     # 28*28*1 = 784
+    for i, u in enumerate(units, 1):
+        h = layers.Dense(u, activation="relu", name=f"dense{i}")(h)
+    out = layers.Dense(2 * latent_dim, name="z_params", dtype="float32")(h)
+    return keras.Model(x, out, name=name)
+
+
+def build_dense_decoder(latent_dim: int, hidden_units=(256, 512), output_shape=(28, 28, 1),
+                        name="decoder"):
+    """An MLP generative network: z (batch, latent_dim) -> ReLU layers of ``hidden_units``
+    -> logits (batch, 28, 28, 1) of independent Bernoulli pixels."""
+    _check_latent_dim(latent_dim)
+    units = _check_hidden(hidden_units)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = z
+    for i, u in enumerate(units, 1):
+        h = layers.Dense(u, activation="relu", name=f"dense{i}")(h)
+    size = 1
+    for d in output_shape:
+        size *= d
+    h = layers.Dense(size, name="logits_flat", dtype="float32")(h)           # (batch, 784)
+    logits = layers.Reshape(output_shape, name="logits", dtype="float32")(h)
+    return keras.Model(z, logits, name=name)

@@ -40,6 +40,12 @@ class TrainingDivergedError(RuntimeError):
 
 
 def build_model(config: TrainConfig):
+    if config.model == "mlp":
+        from .mlp import mlp_vae
+
+        return mlp_vae(config.latent_dim, hidden_units=config.hidden_units or 400,
+                       hidden_layers=config.hidden_layers or 2, kl=config.kl, beta=config.beta,
+                       seed=config.seed)
     return models.conv_vae(config.latent_dim, kl=config.kl, beta=config.beta, seed=config.seed)
 
 
