@@ -25,6 +25,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from .models import deserialize_networks, serialize_networks
+
 IMAGE_SHAPE = (28, 28, 1)
 
 
@@ -71,18 +73,11 @@ class Autoencoder(keras.Model):
         return self.decoder(self.encoder(x, training=training), training=training)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-        }
+        return {**super().get_config(), **serialize_networks(self)}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return cls(**deserialize_networks(config))
 
 
 # ----------------------------------------------------------------------------------------

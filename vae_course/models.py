@@ -19,6 +19,20 @@ from .layers import Sampling
 LOG_VAR_RANGE = (-30.0, 20.0)
 
 
+def serialize_networks(model) -> dict:
+    """The ``encoder`` and ``decoder`` entries of a model's config (for ``get_config``)."""
+    return {key: keras.saving.serialize_keras_object(getattr(model, key))
+            for key in ("encoder", "decoder")}
+
+
+def deserialize_networks(config: dict) -> dict:
+    """A copy of ``config`` with ``encoder`` and ``decoder`` rebuilt (for ``from_config``)."""
+    config = dict(config)
+    for key in ("encoder", "decoder"):
+        config[key] = keras.saving.deserialize_keras_object(config[key])
+    return config
+
+
 @keras.saving.register_keras_serializable(package="vae_course")
 class VAE(keras.Model):
     """A variational autoencoder with a diagonal-Gaussian q(z|x), N(0, I) prior and Bernoulli p(x|z).
@@ -125,8 +139,7 @@ class VAE(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            **serialize_networks(self),
             "kl": self.kl,
             "beta": self.beta,
             "seed": self.seed,
@@ -134,10 +147,7 @@ class VAE(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return cls(**deserialize_networks(config))
 
 
 def conv_vae(latent_dim: int = 2, kl: str = "analytic", beta: float = 1.0, seed=None):
