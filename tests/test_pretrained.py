@@ -58,3 +58,16 @@ def test_assets_are_checked_and_readable():
         assert gif.n_frames == pretrained.info(NAME)["epochs"]  # one frame per epoch
     log = pretrained.asset(NAME, "log").read_text().splitlines()
     assert log[0].startswith("epoch,") and len(log) == 1 + pretrained.info(NAME)["epochs"]
+
+
+def test_add_entry_keeps_other_entries_and_records_provenance(tmp_path, monkeypatch):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(pretrained.MANIFEST.read_text())
+    monkeypatch.setattr(pretrained, "MANIFEST", manifest)
+    before = pretrained.manifest()
+    entry = {"kind": "vae", "note": "test", **pretrained.provenance()}
+    pretrained.add_entry("extra", entry)
+    after = pretrained.manifest()
+    assert after == {**before, "extra": entry}
+    assert set(entry["versions"]) == {"vae_course", "keras", "tensorflow", "numpy", "python"}
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temporary left

@@ -14,16 +14,14 @@ Chapter 1 trains and explores the convolutional model; chapter 2 compares all th
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import layers
 
 from .models import deserialize_networks, serialize_networks
 
@@ -291,9 +289,7 @@ def export_pretrained(model, name, config, epochs, train_seconds, note, x_test=N
     ``train_seconds``, library versions and the file's SHA-256. Existing entries of other
     names are kept as they are.
     """
-    import tensorflow as tf
-
-    from . import __version__, data, pretrained
+    from . import data, pretrained
 
     if x_test is None:
         (_, _), (x_test, _) = data.load_mnist()
@@ -311,19 +307,10 @@ def export_pretrained(model, name, config, epochs, train_seconds, note, x_test=N
         "train_seconds": round(float(train_seconds)),
         "test_mse_per_image": round(error, 4),
         "test_images": len(x_test),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
-                   + (", no GPU" if not tf.config.list_physical_devices("GPU") else ", GPU"),
-        "versions": {"vae_course": __version__, "keras": keras.__version__,
-                     "tensorflow": tf.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
+        **pretrained.provenance(),
         "note": note,
     }
-    manifest = Path(pretrained.MANIFEST)
-    entries = json.loads(manifest.read_text()) if manifest.exists() else {}
-    entries[name] = entry
-    tmp = manifest.with_name(f".manifest.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
-    tmp.replace(manifest)
+    pretrained.add_entry(name, entry)
     return entry
 
 

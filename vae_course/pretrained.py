@@ -78,15 +78,13 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
     time, library versions, machine and SHA-256 sums in the manifest.
     """
     import csv
-    import os
-    import platform
     import shutil
     import time
 
     import keras
     import numpy as np
 
-    from . import __version__, data, metrics
+    from . import data, metrics
     from .configs import TrainConfig
 
     run_dir = Path(run_dir)
@@ -109,8 +107,6 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
     with open(run_dir / "log.csv", newline="") as f:
         last = list(csv.DictReader(f))[-1]
 
-    import tensorflow as tf
-
     entry = {
         "kind": "vae",
         "file": files["model"],
@@ -125,21 +121,44 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
         "is_k": k,
         "is_test_images": len(x[:examples]),
         "is_seconds": round(is_seconds),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU"
-        if not tf.config.list_physical_devices("GPU") else f"{platform.machine()} with GPU",
-        "versions": {"vae_course": __version__, "keras": keras.__version__,
-                     "tensorflow": tf.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
+        **provenance(),
         "note": note,
         "assets": {key: {"file": files[key], "sha256": sha256sum(DIRECTORY / files[key])}
                    for key in ("gif", "log")},
     }
+    add_entry(name, entry)
+    return entry
+
+
+def provenance() -> dict:
+    """The ``machine`` and ``versions`` entries that record where a model was made."""
+    import os
+    import platform
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from . import __version__
+
+    gpu = "GPU" if tf.config.list_physical_devices("GPU") else "no GPU"
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {gpu}",
+        "versions": {"vae_course": __version__, "keras": keras.__version__,
+                     "tensorflow": tf.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+    }
+
+
+def add_entry(name: str, entry: dict):
+    """Add or replace manifest entry ``name`` atomically, keeping every other entry."""
+    import os
+
     entries = manifest()
     entries[name] = entry
-    tmp = MANIFEST.with_name(".manifest.json.tmp")
+    tmp = MANIFEST.with_name(f".manifest.json.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     tmp.replace(MANIFEST)
-    return entry
 
 
 def _preset_name(config):
