@@ -86,11 +86,9 @@ def _run(args):
         try:
             train(config, out, verbose=2 if args.quiet else "auto")
         except KeyboardInterrupt:
-            import json
-            from pathlib import Path
+            from .train import finished_epochs
 
-            state = Path(out) / "state.json"
-            done = json.loads(state.read_text())["epoch"] if state.exists() else 0
+            done = finished_epochs(out)
             print(f"\ninterrupted: {out} holds the checkpoint after epoch {done}; run the same "
                   f"command again to resume from there.", file=sys.stderr)
             return 130

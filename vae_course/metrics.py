@@ -15,10 +15,6 @@ from keras import ops
 from . import losses
 
 
-def _check_images(model, x):
-    return model.check_inputs(x)
-
-
 def _batches(n, batch_size):
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
@@ -31,7 +27,7 @@ def elbo(model, x, batch_size=500, estimator="analytic", seed=0):
     log p(z) - log q(z|x) at the sampled z (the TensorFlow tutorial's estimator). Both have
     the same expectation over z.
     """
-    x = _check_images(model, x)
+    x = model.check_inputs(x)
     rng = keras.random.SeedGenerator(seed)
     out = []
     for s in _batches(len(x), batch_size):
@@ -60,7 +56,7 @@ def log_likelihood(model, x, k=1000, batch_size=None, max_decode=4096, seed=0):
     log space with a running log-sum-exp; images go through the decoder at most
     ``max_decode`` at a time, so memory stays bounded for any K and any n.
     """
-    x = _check_images(model, x)
+    x = model.check_inputs(x)
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"Expected k >= 1 importance samples. Received: k={k!r}")
     if k > 1_000_000:

@@ -107,10 +107,13 @@ def prepare_run_dir(out_dir: Path, config: TrainConfig) -> int:
             f"{out_dir} is not empty and is not a vae_course run directory (no config.json). "
             f"Nothing was changed. Choose an empty or new --out directory.")
     _atomic_write_text(cfg_path, json.dumps(config.to_dict(), indent=2) + "\n")
-    state_path = out_dir / "state.json"
-    if state_path.exists() and (out_dir / CHECKPOINT).exists():
-        return int(json.loads(state_path.read_text())["epoch"])
-    return 0
+    return finished_epochs(out_dir) if (out_dir / CHECKPOINT).exists() else 0
+
+
+def finished_epochs(out_dir) -> int:
+    """Epochs whose checkpoint a run directory holds (0 before the first one)."""
+    state = Path(out_dir) / "state.json"
+    return int(json.loads(state.read_text())["epoch"]) if state.exists() else 0
 
 
 # -- callbacks ----------------------------------------------------------------------------
@@ -240,8 +243,7 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
                       verbose=verbose, **fit_kwargs)
         write_gif(out_dir)
         if recorder.diverged_at is not None:
-            kept = json.loads((out_dir / "state.json").read_text())["epoch"] if (
-                out_dir / "state.json").exists() else 0
+            kept = finished_epochs(out_dir)
             raise TrainingDivergedError(
                 f"The loss became NaN or infinite during epoch {recorder.diverged_at}; training "
                 f"stopped. The last good checkpoint (after epoch {kept}) is kept in {out_dir}. "
