@@ -131,6 +131,9 @@ def load_mnist():
     return _load("mnist.npz", keras_loader)
 
 
+IMAGE_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
+
+
 def load_cifar10():
     """CIFAR-10 as uint8 arrays: ``x_train`` (50000, 32, 32, 3), ``x_test`` (10000, 32, 32, 3)."""
 

@@ -68,3 +68,77 @@ def elbo_analytic(x, logits, z_mean, z_log_var):
     correlated and partly cancel (measured in the conv-VAE chapter).
     """
     return bernoulli_log_prob(x, logits) - kl_standard_normal(z_mean, z_log_var)
+
+
+# -- 8-bit colour images -------------------------------------------------------------------
+# Pixels k in {0, ..., 255} are mapped to x = k / 127.5 - 1 in [-1, 1]; each value owns the bin
+# [x - 1/255, x + 1/255], and the two end bins stretch to -inf and +inf, so the 256
+# probabilities of a sub-pixel sum to one.
+BIN_HALF_WIDTH = 1.0 / 255.0
+MIX_PARAMS_PER_COMPONENT = 10  # 1 mixture logit + 3 means + 3 log-scales + 3 colour coefficients
+
+
+def scale_pixels(x):
+    """uint8 (or integer-valued float) pixels in [0, 255] -> float32 in [-1, 1]."""
+    return ops.cast(x, "float32") / 127.5 - 1.0
+
+
+def _discretized_logistic_log_probs(x, mean, log_scale):
+    """log P(bin of x) under Logistic(mean, exp(log_scale)) discretized to 256 bins (elementwise).
+
+    With a = (x + 1/255 - mean) / scale and b = (x - 1/255 - mean) / scale, an inner bin has
+    probability sigmoid(a) - sigmoid(b) = sigmoid(a) * (1 - exp(log sigmoid(b) - log sigmoid(a))),
+    computed in log space with expm1, which stays accurate both for narrow bins (a - b small)
+    and in the tails. The bin of 0 is (-inf, b'] and the bin of 255 is [a', inf).
+    """
+    inv_scale = ops.exp(-log_scale)
+    centered = x - mean
+    plus = inv_scale * (centered + BIN_HALF_WIDTH)
+    minus = inv_scale * (centered - BIN_HALF_WIDTH)
+    log_sig_plus = plus - ops.softplus(plus)               # log sigmoid(plus)
+    log_sig_minus = minus - ops.softplus(minus)            # log sigmoid(minus)
+    diff = ops.minimum(log_sig_minus - log_sig_plus, -1e-12)
+    inner = log_sig_plus + ops.log(-ops.expm1(diff))
+    log_one_minus_cdf_minus = log_sig_minus - minus        # log(1 - sigmoid(minus))
+    return ops.where(x < -0.999, log_sig_plus,
+                     ops.where(x > 0.999, log_one_minus_cdf_minus, inner))
+
+
+def mixture_params(params, nr_mix):
+    """Split decoder output (b, h, w, 10 * nr_mix) -> (logits, means, log_scales, coeffs).
+
+    ``logits`` (b, h, w, nr_mix); the other three (b, h, w, 3, nr_mix). ``coeffs`` are in
+    (-1, 1): G's mean moves with R, and B's with R and G (Salimans et al., 2017).
+    """
+    shape = ops.shape(params)
+    logits = params[..., :nr_mix]
+    rest = ops.reshape(params[..., nr_mix:], (shape[0], shape[1], shape[2], 3, 3 * nr_mix))
+    means = rest[..., :nr_mix]
+    log_scales = ops.clip(rest[..., nr_mix:2 * nr_mix], -7.0, 7.0)
+    coeffs = ops.tanh(rest[..., 2 * nr_mix:])
+    return logits, means, log_scales, coeffs
+
+
+def discretized_mix_logistic_log_prob(x, params, nr_mix):
+    """log p(x) of 8-bit RGB images under a per-pixel mixture of discretized logistics -> (batch,).
+
+    ``x``: pixels scaled to [-1, 1] (see :func:`scale_pixels`), (b, h, w, 3).
+    ``params``: decoder output (b, h, w, 10 * nr_mix). Within a pixel, each component is
+    autoregressive over the colours (R, then G given R, then B given R and G); across pixels
+    the decoder's distribution factorizes given z. Every sub-pixel's 256 probabilities sum to 1.
+    """
+    logits, means, log_scales, coeffs = mixture_params(params, nr_mix)
+    x = ops.cast(x, "float32")[..., None]                            # (b, h, w, 3, 1)
+    r, g = x[..., 0, :], x[..., 1, :]
+    mean_r = means[..., 0, :]
+    mean_g = means[..., 1, :] + coeffs[..., 0, :] * r
+    mean_b = means[..., 2, :] + coeffs[..., 1, :] * r + coeffs[..., 2, :] * g
+    means = ops.stack([mean_r, mean_g, mean_b], axis=3)
+    log_probs = ops.sum(_discretized_logistic_log_probs(x, means, log_scales), axis=3)
+    log_probs = log_probs + ops.log_softmax(logits, axis=-1)          # (b, h, w, nr_mix)
+    return _sum_except_batch(ops.logsumexp(log_probs, axis=-1))
+
+
+def uniform_8bit_log_prob(x):
+    """log p(x) when each sub-pixel is uniform over its 256 levels: -D log 256 -> (batch,)."""
+    return _sum_except_batch(ops.zeros_like(ops.cast(x, "float32")) - math.log(256.0))

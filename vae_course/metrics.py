@@ -30,6 +30,11 @@ def elbo(model, x, batch_size=500, estimator="analytic", seed=0):
     x = model.check_inputs(x)
     rng = keras.random.SeedGenerator(seed)
     out = []
+    if hasattr(model, "log_weights"):  # FlowVAE (8-bit images): its own single-sample terms
+        for s in _batches(len(x), batch_size):
+            log_w = model.log_weights(x[s], 1, seed=rng)
+            out.append(ops.convert_to_numpy(log_w[0]))
+        return np.concatenate(out)
     for s in _batches(len(x), batch_size):
         xb = x[s]
         z_mean, z_log_var = model.encode(xb)
@@ -65,6 +70,18 @@ def log_likelihood(model, x, k=1000, batch_size=None, max_decode=4096, seed=0):
     chunk = max(1, max_decode // batch_size)
     rng = keras.random.SeedGenerator(seed)
     out = []
+    if hasattr(model, "log_weights"):  # FlowVAE: the model computes its importance weights
+        for s in _batches(len(x), batch_size):
+            running, done = None, 0
+            while done < k:
+                c = min(chunk, k - done)
+                log_w = model.log_weights(x[s], c, seed=rng)               # (c, b)
+                if running is not None:
+                    log_w = ops.concatenate([running[None], log_w], axis=0)
+                running = ops.logsumexp(log_w, axis=0)
+                done += c
+            out.append(ops.convert_to_numpy(running) - math.log(k))
+        return np.concatenate(out)
     for s in _batches(len(x), batch_size):
         xb = ops.convert_to_tensor(x[s])
         b = xb.shape[0]

@@ -40,17 +40,32 @@ class TrainingDivergedError(RuntimeError):
 
 
 def build_model(config: TrainConfig):
+    if config.model == "cifar-conv":
+        from .iaf import cifar_vae
+
+        return cifar_vae(config.latent_dim, flow_steps=config.flow_steps, nr_mix=config.nr_mix,
+                         seed=config.seed)
     if config.model == "mlp":
         from .mlp import mlp_vae
 
         return mlp_vae(config.latent_dim, hidden_units=config.hidden_units or 400,
                        hidden_layers=config.hidden_layers or 2, kl=config.kl, beta=config.beta,
-                       seed=config.seed)
+                       seed=config.seed, image_shape=data.IMAGE_SHAPES[config.dataset])
     return models.conv_vae(config.latent_dim, kl=config.kl, beta=config.beta, seed=config.seed)
 
 
 def load_data(config: TrainConfig):
-    """``(train, x_test)``: ``train`` is an array or a PyDataset of (n, 28, 28, 1) float32 in {0,1}."""
+    """``(train, x_test)``: ``train`` is an array or a PyDataset of (n, 28, 28, 1) float32 in {0,1}.
+
+    CIFAR-10: uint8 (n, 32, 32, 3) for ``cifar-conv`` (the model scales them), float32 in
+    [0, 1] for the Bernoulli ``mlp``.
+    """
+    if config.dataset == "cifar10":
+        (x_train, _), (x_test, _) = data.load_cifar10()
+        x_train, x_test = x_train[:config.train_examples], x_test[:config.test_examples]
+        if config.model == "mlp":
+            return x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
+        return x_train, x_test
     (x_train, _), (x_test, _) = data.load_mnist()
     x_train = x_train[:config.train_examples]
     x_test = x_test[:config.test_examples]
@@ -74,11 +89,15 @@ def _atomic_save_model(model, path: Path):
 
 
 def tile(images, ncols):
-    """(n, h, w, 1) floats in [0, 1] -> one (rows*h, ncols*w) uint8 image with 1-pixel gaps."""
-    images = np.asarray(images)[..., 0]
-    n, h, w = images.shape
+    """(n, h, w, c) floats in [0, 1] -> one uint8 image with 1-pixel gaps: (rows*h, ncols*w)
+    for c = 1, (rows*h, ncols*w, 3) for c = 3."""
+    images = np.asarray(images)
+    if images.shape[-1] == 1:
+        images = images[..., 0]
+    n, h, w = images.shape[:3]
     nrows = -(-n // ncols)
-    canvas = np.full((nrows * (h + 1) + 1, ncols * (w + 1) + 1), 0.5, dtype=np.float32)
+    canvas = np.full((nrows * (h + 1) + 1, ncols * (w + 1) + 1) + images.shape[3:], 0.5,
+                     dtype=np.float32)
     for i, img in enumerate(images):
         r, c = divmod(i, ncols)
         canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = img
@@ -181,8 +200,9 @@ def epoch_frame(model, x_fixed, z_fixed):
     z_mean, _ = model.encode(x_fixed)
     recon = keras.ops.convert_to_numpy(model.decode(z_mean, apply_sigmoid=True))
     samples = keras.ops.convert_to_numpy(model.decode(z_fixed, apply_sigmoid=True))
-    grid = np.concatenate([x_fixed, recon, samples])
-    return np.kron(tile(grid, ncols=len(x_fixed)), np.ones((2, 2), dtype=np.uint8))
+    shown = x_fixed / 255.0 if x_fixed.dtype == np.uint8 else x_fixed
+    grid = tile(np.concatenate([shown, recon, samples]), ncols=len(x_fixed))
+    return grid.repeat(2, axis=0).repeat(2, axis=1)
 
 
 def write_gif(out_dir: Path, fps: int = 4):
@@ -230,7 +250,8 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
         state = json.loads((out_dir / "state.json").read_text()) if done else {}
         rng = np.random.default_rng(config.seed)
         x_fixed = x_test[:8]
-        z_fixed = rng.standard_normal((16, config.latent_dim)).astype("float32")
+        latent_shape = getattr(model, "latent_shape", (config.latent_dim,))
+        z_fixed = rng.standard_normal((16,) + tuple(latent_shape)).astype("float32")
         recorder = RunRecorder(out_dir, x_fixed, z_fixed, done, state.get("wall_time", 0.0))
         if done < config.epochs:
             fit_kwargs = {} if isinstance(train_data, keras.utils.PyDataset) else {
