@@ -154,7 +154,7 @@ def test_flow_vae_round_trip(tmp_path, images):
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert loaded.flow_steps == 2 and loaded.nr_mix == 2
-    eps = np.random.default_rng(1).normal(size=(8, 8)).astype("float32")
+    eps = np.random.default_rng(1).normal(size=(8,) + model.latent_shape).astype("float32")
     for m in (model, loaded):
         mu, log_var, h = m.encode_all(images)
         z, log_q = m.posterior_sample(mu, log_var, h, eps)

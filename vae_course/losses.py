@@ -135,6 +135,8 @@ def discretized_mix_logistic_log_prob(x, params, nr_mix):
     mean_b = means[..., 2, :] + coeffs[..., 1, :] * r + coeffs[..., 2, :] * g
     means = ops.stack([mean_r, mean_g, mean_b], axis=3)
     log_probs = ops.sum(_discretized_logistic_log_probs(x, means, log_scales), axis=3)
+    if nr_mix == 1:                                                   # no mixture weights
+        return _sum_except_batch(log_probs)
     log_probs = log_probs + ops.log_softmax(logits, axis=-1)          # (b, h, w, nr_mix)
     return _sum_except_batch(ops.logsumexp(log_probs, axis=-1))
 
@@ -142,3 +144,24 @@ def discretized_mix_logistic_log_prob(x, params, nr_mix):
 def uniform_8bit_log_prob(x):
     """log p(x) when each sub-pixel is uniform over its 256 levels: -D log 256 -> (batch,)."""
     return _sum_except_batch(ops.zeros_like(ops.cast(x, "float32")) - math.log(256.0))
+
+
+def bernoulli_256_log_prob(x, logits):
+    """A Bernoulli decoder's output made into a distribution over the 256 levels -> (batch,).
+
+    Cross-entropy on pixels scaled to [0, 1] scores level k with f(k) = exp(t*logit - softplus(logit)),
+    t = k / 255, which does not sum to 1 over k (for logit = 0 it sums to 128). Dividing by
+    the sum, a geometric series in exp(logit / 255), gives a proper categorical:
+
+        log p(k) = t * logit - log sum_j exp(j * logit / 255)
+
+    ``x``: uint8 levels (or integer-valued floats in [0, 255]); ``logits``: the decoder output.
+    """
+    a = logits / 255.0
+    t = ops.cast(x, "float32") / 255.0
+    # log sum_{j=0}^{255} exp(a j) = log((exp(256 a) - 1) / (exp(a) - 1)), written stably
+    # for either sign of a, with the limit log 256 at a = 0.
+    abs_a = ops.maximum(ops.abs(a), 1e-9)
+    log_norm = (ops.maximum(a, 0.0) * 255.0 + ops.log(-ops.expm1(-256.0 * abs_a))
+                - ops.log(-ops.expm1(-abs_a)))
+    return _sum_except_batch(t * logits - log_norm)

@@ -14,9 +14,12 @@ def _plt():
 
 
 def image_grid(images, ncols=8, title=None, scale=1.0, row_labels=None):
-    """Show (n, h, w, 1) or (n, h, w) images in [0, 1] on a grid, optionally a label per row."""
+    """Show (n, h, w, 1), (n, h, w) or RGB (n, h, w, 3) images in [0, 1] (or uint8) on a grid,
+    optionally a label per row."""
     images = np.asarray(images)
-    if images.ndim == 4:
+    if images.dtype == np.uint8:
+        images = images / 255.0
+    if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     n = len(images)
     nrows = -(-n // ncols)
@@ -27,7 +30,7 @@ def image_grid(images, ncols=8, title=None, scale=1.0, row_labels=None):
     for ax in axes.flat:
         ax.axis("off")
     for ax, img in zip(axes.flat, images):
-        ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+        ax.imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1)
     for ax, label in zip(axes[:, 0], row_labels or []):
         ax.set_title(label, loc="left", fontsize=9)
     if title:
