@@ -118,13 +118,13 @@ PRESETS = {
                     "likelihood of 8-bit images, see the IAF chapter)."),
     "cifar-conv": TrainConfig(
         model="cifar-conv", dataset="cifar10", latent_dim=32, nr_mix=1, batch_size=64,
-        learning_rate=1e-3, epochs=12,
+        learning_rate=1e-3, epochs=16,
         description="Convolutional VAE on CIFAR-10: an 8x8 map of 32-channel latents with a "
                     "diagonal-Gaussian posterior, a discretized logistic per sub-pixel with "
                     "R->G->B coupling (the IAF chapter's baseline)."),
     "cifar-iaf": TrainConfig(
         model="cifar-conv", dataset="cifar10", latent_dim=32, nr_mix=1, flow_steps=2,
-        batch_size=64, learning_rate=1e-3, epochs=12,
+        batch_size=64, learning_rate=1e-3, epochs=16,
         description="The same VAE with 2 inverse-autoregressive-flow steps after the Gaussian "
                     "(Kingma et al., 2016): 3x3 masked convolutions over the latent map."),
     "cifar-quick": TrainConfig(

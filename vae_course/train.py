@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import data, models
+from . import data, flows, iaf, models  # noqa: F401  (flows, iaf: register FlowVAE for resume)
 from .configs import TrainConfig
 
 CHECKPOINT = "checkpoint.keras"
