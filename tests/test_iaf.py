@@ -222,3 +222,14 @@ def test_iaf_step_on_latent_maps_is_triangular_in_channel_major_order(reverse):
     _, log_det = step([z, h])
     _, logabs = np.linalg.slogdet(jac)
     assert abs(float(ops.convert_to_numpy(log_det)[0]) - logabs) < 2e-3
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"latent_dim": 0}, r"latent_dim to be an integer in \[1, 1024\]. Received: latent_dim=0"),
+    ({"flow_steps": -1}, r"flow_steps.*Received: flow_steps=-1"),
+    ({"nr_mix": 2.5}, r"nr_mix.*Received: nr_mix=2.5"),
+    ({"latent_size": 4}, r"latent_size 8 or 16"),
+])
+def test_bad_model_arguments_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        iaf.cifar_vae(**kwargs)

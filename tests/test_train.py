@@ -156,3 +156,71 @@ def test_deterministic_runs_are_bit_for_bit_repeatable(tmp_path, data_dir):
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert rows(tmp_path / "a")[0]["val_elbo"] == rows(tmp_path / "b")[0]["val_elbo"]
+
+
+def _cli_train(out, *extra, epochs=3):
+    return [sys.executable, "-m", "vae_course", "train", "quick", "--epochs", str(epochs),
+            "--deterministic", "--seed", "7", "--out", str(out), "--quiet", *extra]
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, data_dir):
+    """SIGKILL during epoch 2, then the same command: identical to an uninterrupted run."""
+    import signal
+    import time
+
+    import keras
+    import numpy as np
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    straight = tmp_path / "straight"
+    result = subprocess.run(_cli_train(straight), capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli_train(killed), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 600
+    while not (killed / "state.json").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)   # no handler runs: as if the machine lost power
+    proc.wait(timeout=60)
+    done = json.loads((killed / "state.json").read_text())["epoch"]
+    assert 1 <= done < 3   # killed after epoch 1's checkpoint, before the run finished
+    result = subprocess.run(_cli_train(killed), capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    a, b = (keras.saving.load_model(d / "checkpoint.keras") for d in (straight, killed))
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    keep = ("epoch", "elbo", "kl", "val_elbo", "val_kl")
+    assert ([{k: r[k] for k in keep} for r in rows(straight)]
+            == [{k: r[k] for k in keep} for r in rows(killed)])
+
+
+def test_an_altered_or_missing_checkpoint_is_refused_and_kept(tmp_path, data_dir):
+    from vae_course.train import CheckpointError
+
+    run = tmp_path / "run"
+    config = QUICK.replace(epochs=1)
+    train(config, run, verbose=0)
+    ckpt = run / "checkpoint.keras"
+    original = ckpt.read_bytes()
+    ckpt.write_bytes(original[: len(original) // 2])       # truncated, as by a full disk
+    with pytest.raises(CheckpointError, match="altered or truncated: expected SHA-256"):
+        train(config.replace(epochs=2), run, verbose=0)
+    assert ckpt.read_bytes() == original[: len(original) // 2]   # nothing was overwritten
+    ckpt.unlink()
+    with pytest.raises(CheckpointError, match="missing.*1 finished epoch"):
+        train(config.replace(epochs=2), run, verbose=0)
+    assert [int(r["epoch"]) for r in rows(run)] == [1]          # the log was not reset
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, data_dir):
+    from vae_course.train import CheckpointError, load_checkpoint
+
+    run = tmp_path / "run"
+    train(QUICK.replace(epochs=1), run, verbose=0)
+    with pytest.raises(CheckpointError, match="different architecture"):
+        load_checkpoint(run, QUICK.replace(latent_dim=5))

@@ -53,11 +53,12 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     from .data import DataUnavailableError
     from .pretrained import PretrainedError
-    from .train import RunConflictError
+    from .train import CheckpointError, RunConflictError, TrainingDivergedError
 
     try:
         return _run(args)
-    except (ValueError, DataUnavailableError, PretrainedError, RunConflictError) as err:
+    except (ValueError, DataUnavailableError, PretrainedError, RunConflictError, CheckpointError,
+            TrainingDivergedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -109,32 +110,45 @@ def _run(args):
 
 
 def _evaluate(args):
+    import json
     from pathlib import Path
 
-    import keras
     import numpy as np
 
     from . import data, metrics, pretrained
     from .configs import TrainConfig
 
     source = Path(args.source)
-    if (source / "checkpoint.keras").exists():
-        import json
+    if (source / "config.json").exists():
+        from .train import load_checkpoint
 
         config = TrainConfig.from_dict(json.loads((source / "config.json").read_text()))
-        model = keras.saving.load_model(source / "checkpoint.keras", safe_mode=True)
-        binarization = config.binarization
+        model = load_checkpoint(source, config, compile=False)
     else:
         model = pretrained.load(args.source)
-        binarization = pretrained.info(args.source)["config"]["binarization"]
-    (_, _), (x_test, _) = data.load_mnist()
-    x_test = x_test[:args.examples]
-    x = data.binarize(x_test, binarization)
+        config = TrainConfig.from_dict(pretrained.info(args.source)["config"])
+    if args.k < 1:
+        raise ValueError(f"Expected --k >= 1 importance samples. Received: --k {args.k}")
+    if config.dataset == "cifar10":
+        from .iaf import DIMS, Bernoulli256
+
+        (_, _), (x, _) = data.load_cifar10()
+        x = x[:args.examples]
+        if config.model == "mlp":   # a Bernoulli decoder on [0, 1], scored over 256 levels
+            model = Bernoulli256(model)
+        what = "CIFAR-10 8-bit images"
+    else:
+        (_, _), (x_test, _) = data.load_mnist()
+        x = data.binarize(x_test[:args.examples], config.binarization)
+        what = f"{config.binarization} binarization"
     elbo = metrics.elbo(model, x)
     nll = -metrics.log_likelihood(model, x, k=args.k)
-    print(f"test images: {len(x)} ({binarization} binarization)")
+    print(f"test images: {len(x)} ({what})")
     print(f"test ELBO (analytic KL): {np.mean(elbo):.2f} nats")
     print(f"importance-sampled NLL (K={args.k}): {np.mean(nll):.2f} nats")
+    if config.dataset == "cifar10":
+        print(f"bits/dim: ELBO {metrics.bits_per_dim(-np.mean(elbo), DIMS):.3f}, "
+              f"importance-sampled {metrics.bits_per_dim(np.mean(nll), DIMS):.3f}")
     return 0
 
 

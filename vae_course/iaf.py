@@ -271,6 +271,11 @@ def cifar_vae(latent_dim: int = 32, flow_steps: int = 0, width: int = 32, nr_mix
               latent_size: int = 8, context_dim: int | None = None, flow_hidden=(64, 64),
               seed=None):
     """The chapter's convolutional VAE; ``flow_steps > 0`` adds an IAF posterior."""
+    for name, value, lo, hi in [("latent_dim", latent_dim, 1, 1024), ("flow_steps", flow_steps, 0, 64),
+                                ("width", width, 1, 4096), ("nr_mix", nr_mix, 1, 32)]:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not lo <= value <= hi:
+            raise ValueError(f"Expected {name} to be an integer in [{lo}, {hi}]. "
+                             f"Received: {name}={value!r}")
     if context_dim is None:
         context_dim = latent_dim if flow_steps else 0
     return FlowVAE(build_cifar_encoder(latent_dim, context_dim, width, latent_size),

@@ -90,7 +90,9 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
     run_dir = Path(run_dir)
     config = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     state = json.loads((run_dir / "state.json").read_text())
-    model = keras.saving.load_model(run_dir / "checkpoint.keras", compile=False, safe_mode=True)
+    from .train import load_checkpoint
+
+    model = load_checkpoint(run_dir, config, compile=False)
 
     extra = {}
     if config.dataset == "cifar10":

@@ -39,6 +39,10 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
 
 
+class CheckpointError(RuntimeError):
+    """A run's checkpoint is missing, altered, truncated or of another model."""
+
+
 def build_model(config: TrainConfig):
     if config.model == "cifar-conv":
         from .iaf import cifar_vae
@@ -125,14 +129,66 @@ def prepare_run_dir(out_dir: Path, config: TrainConfig) -> int:
         raise RunConflictError(
             f"{out_dir} is not empty and is not a vae_course run directory (no config.json). "
             f"Nothing was changed. Choose an empty or new --out directory.")
+    done = finished_epochs(out_dir)
+    if done:
+        verify_checkpoint(out_dir)
     _atomic_write_text(cfg_path, json.dumps(config.to_dict(), indent=2) + "\n")
-    return finished_epochs(out_dir) if (out_dir / CHECKPOINT).exists() else 0
+    return done
 
 
 def finished_epochs(out_dir) -> int:
     """Epochs whose checkpoint a run directory holds (0 before the first one)."""
     state = Path(out_dir) / "state.json"
     return int(json.loads(state.read_text())["epoch"]) if state.exists() else 0
+
+
+def verify_checkpoint(out_dir) -> Path:
+    """The run's checkpoint, checked against the SHA-256 that ``state.json`` recorded with it.
+
+    A missing, truncated or altered checkpoint raises :class:`CheckpointError` and nothing in
+    the directory is changed: a run is never silently restarted over a reader's epochs.
+    """
+    from .data import sha256sum
+
+    out_dir = Path(out_dir)
+    path = out_dir / CHECKPOINT
+    state = json.loads((out_dir / "state.json").read_text())
+    if not path.exists():
+        raise CheckpointError(
+            f"{path} is missing, but {out_dir / 'state.json'} records {state['epoch']} finished "
+            f"epoch(s). Nothing was changed. Restore the checkpoint to resume, or train into a "
+            f"new --out directory.")
+    expected = state.get("checkpoint_sha256")
+    actual = sha256sum(path)
+    if expected and actual != expected:
+        raise CheckpointError(
+            f"{path} is altered or truncated: expected SHA-256 {expected} (recorded in "
+            f"state.json after epoch {state['epoch']}), received {actual}. Nothing was changed. "
+            f"Restore the file to resume, or train into a new --out directory.")
+    return path
+
+
+def load_checkpoint(out_dir, config: TrainConfig | None = None, compile: bool = True):
+    """Load a run's verified checkpoint (safe mode); a checkpoint of another model is refused.
+
+    ``compile=False`` leaves the optimizer state out (for evaluation and export).
+    """
+    path = verify_checkpoint(out_dir)
+    try:
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as err:  # a zip/HDF5/config error from Keras, reworded
+        raise CheckpointError(f"{path} could not be loaded as a vae_course model "
+                              f"({type(err).__name__}: {err}). Nothing was changed.") from err
+    if config is not None:
+        expected = build_model(config)
+        got = [tuple(w.shape) for w in model.weights]
+        want = [tuple(w.shape) for w in expected.weights]
+        if type(model) is not type(expected) or got != want:
+            raise CheckpointError(
+                f"{path} holds a different architecture than config.json describes (expected "
+                f"{type(expected).__name__} with {len(want)} weight tensors, received "
+                f"{type(model).__name__} with {len(got)}). Nothing was changed.")
+    return model
 
 
 # -- callbacks ----------------------------------------------------------------------------
@@ -173,6 +229,7 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t0 = time.perf_counter()
+        reseed(self.model, epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -191,8 +248,44 @@ class RunRecorder(keras.callbacks.Callback):
             csv.DictWriter(f, fieldnames=self.FIELDS).writerow(
                 {**row, "epoch": n, "time": f"{self.wall_time:.1f}"})
         _atomic_save_model(self.model, self.out_dir / CHECKPOINT)
-        _atomic_write_text(self.out_dir / "state.json",
-                           json.dumps({"epoch": n, "wall_time": round(self.wall_time, 2)}) + "\n")
+        from .data import sha256sum
+
+        state = {"epoch": n, "wall_time": round(self.wall_time, 2),
+                 "checkpoint_sha256": sha256sum(self.out_dir / CHECKPOINT)}
+        _atomic_write_text(self.out_dir / "state.json", json.dumps(state) + "\n")
+
+
+def reseed(model, epoch: int):
+    """Set every seed generator of ``model`` to a state that depends only on (its seed, epoch).
+
+    Keras does not save the counters of seed generators with a model, so without this a
+    resumed run would draw the posterior noise of epoch 1 again. With it, epoch ``e`` draws the
+    same noise whether the run was interrupted or not.
+    """
+    for v in model.non_trainable_variables:
+        if v.path.endswith("seed_generator_state"):
+            state = keras.ops.convert_to_numpy(v)
+            v.assign(np.array([state[0], (epoch << 20) % (1 << 32)], dtype=state.dtype))
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The training order of epoch ``epoch``: a permutation of ``n`` that depends only on
+    (seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def epoch_data(train_data, seed: int, epoch: int):
+    """The training images of one epoch, in that epoch's order.
+
+    Arrays are permuted by :func:`epoch_order`; :class:`vae_course.data.DynamicBinarization`
+    gives that epoch's fresh binary draw. The order is fixed here rather than by
+    ``fit(shuffle=True)``, whose generator a restarted process does not continue, or by a
+    ``PyDataset``'s ``on_epoch_end``, which Keras's prefetching can run ahead of.
+    """
+    if isinstance(train_data, data.DynamicBinarization):
+        train_data.set_epoch(epoch)
+        return np.concatenate([train_data[i][0] for i in range(len(train_data))])
+    return train_data[epoch_order(len(train_data), seed, epoch)]
 
 
 def epoch_frame(model, x_fixed, z_fixed):
@@ -243,7 +336,7 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
 
     with _precision(config.mixed_precision):
         if done:
-            model = keras.saving.load_model(out_dir / CHECKPOINT, safe_mode=True)
+            model = load_checkpoint(out_dir, config)
         else:
             model = build_model(config)
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit)
@@ -253,15 +346,21 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
         latent_shape = getattr(model, "latent_shape", (config.latent_dim,))
         z_fixed = rng.standard_normal((16,) + tuple(latent_shape)).astype("float32")
         recorder = RunRecorder(out_dir, x_fixed, z_fixed, done, state.get("wall_time", 0.0))
-        if done < config.epochs:
-            fit_kwargs = {} if isinstance(train_data, keras.utils.PyDataset) else {
-                "batch_size": config.batch_size, "shuffle": True}
-            if hasattr(train_data, "set_epoch"):  # DynamicBinarization: resume its draws
-                train_data.set_epoch(done)
-            model.fit(train_data, epochs=config.epochs, initial_epoch=done,
-                      validation_data=(x_test,), validation_batch_size=500,
-                      callbacks=[keras.callbacks.TerminateOnNaN(), recorder],
-                      verbose=verbose, **fit_kwargs)
+        callbacks = [keras.callbacks.TerminateOnNaN(), recorder]
+        fit_kwargs = dict(validation_data=(x_test,), validation_batch_size=500,
+                          callbacks=callbacks, verbose=verbose)
+        if isinstance(train_data, (np.ndarray, data.DynamicBinarization)):
+            if isinstance(train_data, np.ndarray):
+                train_data = model.check_inputs(train_data)   # once, not every epoch
+            # One fit() per epoch on that epoch's own order: resumable exactly (see epoch_data).
+            for epoch in range(done, config.epochs):
+                model.fit(epoch_data(train_data, config.seed, epoch),
+                          batch_size=config.batch_size, shuffle=False, epochs=epoch + 1,
+                          initial_epoch=epoch, **fit_kwargs)
+                if model.stop_training or recorder.diverged_at is not None:
+                    break
+        elif done < config.epochs:   # any other dataset (e.g. a PyDataset) as it is
+            model.fit(train_data, epochs=config.epochs, initial_epoch=done, **fit_kwargs)
         write_gif(out_dir)
         if recorder.diverged_at is not None:
             kept = finished_epochs(out_dir)
