@@ -10,6 +10,26 @@ STAMP := $(VENV)/.installed
 
 .PHONY: book test unit notebooks bench clean
 
+# JavaScript the built pages need, from the npm registry, copied to _assets/vendor (served as _static/vendor):
+# MathJax (equations), RequireJS and the widgets HTML manager (standard ipywidgets).
+VENDOR := _assets/vendor
+VENDOR_STAMP := $(VENDOR)/.installed
+MJ := node_modules/mathjax/es5
+
+$(VENDOR_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/mathjax/output $(VENDOR)/html-manager
+	cp node_modules/requirejs/require.js $(VENDOR)/
+	cp $(MJ)/tex-mml-chtml.js $(VENDOR)/mathjax/
+	cp -r $(MJ)/input $(MJ)/ui $(MJ)/a11y $(MJ)/adaptors $(MJ)/sre $(VENDOR)/mathjax/
+	cp -r $(MJ)/output/chtml $(VENDOR)/mathjax/output/
+	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.woff* \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.ttf \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.eot \
+	   node_modules/@jupyter-widgets/html-manager/dist/*.svg $(VENDOR)/html-manager/
+	touch $@
+
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -17,12 +37,12 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-book: $(STAMP)
-	$(VENV)/bin/jupyter-book build --all .
+book: $(STAMP) $(VENDOR_STAMP)
+	VAE_COURSE_STATIC=1 $(VENV)/bin/jupyter-book build --all .
 	@echo "Open _build/html/index.html"
 
 # VAE_COURSE_QUICK=1 shortens the chapters' live training cells; everything else is the same.
-test: $(STAMP)
+test: $(STAMP) $(VENDOR_STAMP)
 	VAE_COURSE_QUICK=1 $(PY) -m pytest -q tests
 	VAE_COURSE_QUICK=1 $(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=900 book/
 
@@ -33,4 +53,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
 
 clean:
-	rm -rf _build
+	rm -rf _build $(VENDOR)

@@ -1,5 +1,9 @@
 import os
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +53,20 @@ def binary_test_images(mnist):
 
     (_, _), (x_test, y_test) = mnist
     return data.binarize_static(x_test), y_test
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The book built in quick mode; $VAE_COURSE_BOOK_HTML reuses one (e.g. _build/html)."""
+    if os.environ.get("VAE_COURSE_BOOK_HTML"):
+        return Path(os.environ["VAE_COURSE_BOOK_HTML"])
+    out = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "VAE_COURSE_QUICK": "1", "VAE_COURSE_STATIC": "1"}
+    jb = shutil.which("jupyter-book", path=os.path.dirname(sys.executable))
+    result = subprocess.run([jb, "build", "--all", "--path-output", str(out), str(ROOT)],
+                            capture_output=True, text=True, env=env, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out / "_build" / "html"

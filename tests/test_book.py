@@ -36,17 +36,6 @@ def test_notebooks_are_committed_without_outputs():
                 assert not cell.outputs and cell.execution_count is None, path.name
 
 
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    env = {**os.environ, "VAE_COURSE_QUICK": "1"}
-    jb = shutil.which("jupyter-book", path=os.path.dirname(sys.executable))
-    result = subprocess.run([jb, "build", "--all", "--path-output", str(out), str(ROOT)],
-                            capture_output=True, text=True, env=env, timeout=1800)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out / "_build" / "html"
-
-
 def test_conv_vae_chapter_renders_with_its_figures(built_book):
     html = (built_book / "book" / "conv_vae.html").read_text()
     figures = re.findall(r'<img [^>]*src="(?:data:image/(?:png|gif)|[^"]*_images/)', html)

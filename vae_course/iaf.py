@@ -169,6 +169,17 @@ class FlowVAE(keras.Model):
         z, log_det = self.flow(z0, h)
         return z, log_q0 - log_det
 
+    def encode_point(self, x):
+        """uint8 x -> one latent point per image: the flow applied to the Gaussian's mean
+        (eps = 0), flattened to the latent map's shape. Reconstructions decode this."""
+        mu, log_var, h = self.encode_all(x)
+        z, _ = self.posterior_sample(mu, log_var, h, ops.zeros_like(mu))
+        return z
+
+    def reconstruct(self, x):
+        """uint8 x -> the decoder's mean images in [0, 1] at :meth:`encode_point`."""
+        return self.decode(self.encode_point(x))
+
     def decode_params(self, z):
         return ops.cast(self.decoder(z), "float32")
 

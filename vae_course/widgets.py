@@ -1,0 +1,378 @@
+"""The latent explorer: drag a point (or sliders) through a model's latent space and watch the
+decoder's image follow.
+
+``latent_explorer(model_or_name, ...)`` works in three places:
+
+- **with a kernel** (JupyterLab 4, Colab, VS Code) it is an `anywidget`_ whose front-end sends
+  each new latent point to Python, which decodes it and sends back the pixels (raw bytes, no
+  matplotlib redraw);
+- **in the static HTML book** (no kernel) the same front-end evaluates the decoder itself: its
+  layers and weights are embedded in the page (:func:`decoder_spec`; float32, base64) and a
+  few hundred lines of JavaScript run Dense, Conv2D, Conv2DTranspose and UpSampling2D, so
+  every point decodes exactly, not just the points of a precomputed grid;
+- the static form is chosen when ``static=True`` or ``$VAE_COURSE_STATIC=1`` (``make book``
+  sets it), because a page without a kernel cannot run widget code from a CDN offline.
+
+Why not a precomputed grid: a 2-D grid of 28x28 images fine enough to match the decoder at
+any dragged point costs megabytes, and the IAF chapter's latent has 2,048 dimensions. The
+decoders here have 40k-90k weights (160-360 kB), and decoding one point takes a few
+milliseconds of JavaScript.
+
+.. _anywidget: https://anywidget.dev
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+STATIC_ENV = "VAE_COURSE_STATIC"
+ESM = Path(__file__).with_name("static") / "explorer.js"
+
+
+class UnsupportedDecoderError(ValueError):
+    """The decoder has a layer the browser front-end cannot evaluate."""
+
+
+# -- the decoder, exported for the browser ------------------------------------------------
+def _b64(a) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decoder_spec(decoder, output: str) -> dict:
+    """A JSON-able description of a chain-shaped Keras decoder for ``explorer.js``.
+
+    ``output``: ``"sigmoid"`` (the decoder returns Bernoulli logits), ``"identity"`` (it returns
+    intensities in [0, 1]) or ``"mixture1"`` (one discretized logistic per sub-pixel,
+    :mod:`vae_course.iaf`). Raises :class:`UnsupportedDecoderError` naming the layer when a
+    layer is not one the front-end implements, or when the model is not a simple chain.
+    """
+    import keras
+
+    if output not in ("sigmoid", "identity", "mixture1"):
+        raise ValueError(f"Expected output 'sigmoid', 'identity' or 'mixture1'. "
+                         f"Received: output={output!r}")
+    layers = []
+    previous = decoder.inputs[0]
+    for layer in decoder.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if layer.input is not previous and getattr(layer.input, "name", None) != previous.name:
+            raise UnsupportedDecoderError(
+                f"Expected a decoder whose layers form one chain. Received layer "
+                f"{layer.name!r}, which does not read the previous layer's output.")
+        previous = layer.output
+        cfg = layer.get_config()
+        entry = {"type": type(layer).__name__, "name": layer.name,
+                 "activation": cfg.get("activation", "linear")}
+        if isinstance(layer, keras.layers.Dense):
+            pass
+        elif isinstance(layer, keras.layers.Conv2DTranspose):
+            if cfg["padding"] != "same" or tuple(cfg["dilation_rate"]) != (1, 1):
+                raise UnsupportedDecoderError(f"Layer {layer.name!r}: only 'same' padding and no "
+                                              f"dilation. Received {cfg['padding']!r}.")
+            entry["strides"] = list(cfg["strides"])
+        elif isinstance(layer, keras.layers.Conv2D):
+            same = cfg["padding"] == "same" or tuple(cfg["kernel_size"]) == (1, 1)
+            if not same or tuple(cfg["strides"]) != (1, 1) \
+                    or tuple(cfg["dilation_rate"]) != (1, 1) or cfg.get("groups", 1) != 1:
+                raise UnsupportedDecoderError(
+                    f"Layer {layer.name!r}: only stride-1 'same' convolutions. Received strides "
+                    f"{cfg['strides']}, padding {cfg['padding']!r}.")
+        elif isinstance(layer, keras.layers.Reshape):
+            entry["target_shape"] = list(cfg["target_shape"])
+        elif isinstance(layer, keras.layers.Flatten):
+            pass
+        elif isinstance(layer, keras.layers.UpSampling2D):
+            if cfg["interpolation"] != "nearest":
+                raise UnsupportedDecoderError(f"Layer {layer.name!r}: only nearest upsampling.")
+            entry["size"] = list(cfg["size"])
+        else:
+            raise UnsupportedDecoderError(
+                f"Layer {layer.name!r} of type {type(layer).__name__} cannot run in the browser "
+                f"explorer (supported: Dense, Conv2D, Conv2DTranspose, UpSampling2D, Reshape, "
+                f"Flatten). Use static=False with a kernel.")
+        if entry["activation"] not in ("linear", "relu", "elu", "sigmoid", "tanh", None):
+            raise UnsupportedDecoderError(f"Layer {layer.name!r}: activation "
+                                          f"{entry['activation']!r} is not supported.")
+        weights = layer.get_weights()
+        if weights:
+            entry["kernel"] = _b64(weights[0])
+            entry["kernel_shape"] = list(weights[0].shape)
+            if len(weights) > 1:
+                entry["bias"] = _b64(weights[1])
+        layers.append(entry)
+    return {"input_shape": [int(d) for d in decoder.inputs[0].shape[1:]], "layers": layers,
+            "output": output}
+
+
+# -- what a model looks like to the explorer ----------------------------------------------
+class _Adapter:
+    """Uniform access to the book's models: latent size, decode to [0, 1] pixels, encode."""
+
+    def __init__(self, model):
+        from . import autoencoders, iaf
+
+        self.model = model
+        if isinstance(model, iaf.FlowVAE):
+            self.kind, self.output = "flow", "mixture1"
+            self.latent_shape = tuple(model.latent_shape)
+            if model.nr_mix != 1:
+                raise UnsupportedDecoderError("The browser explorer decodes nr_mix=1 models only.")
+        elif isinstance(model, autoencoders.Autoencoder):
+            self.kind, self.output = "ae", "identity"
+            self.latent_shape = (model.code_size,)
+        elif hasattr(model, "latent_dim") and hasattr(model, "decoder"):
+            self.kind, self.output = "vae", "sigmoid"
+            self.latent_shape = (model.latent_dim,)
+        else:
+            raise TypeError(f"Expected a vae_course VAE, FlowVAE or Autoencoder (or a pretrained "
+                            f"name). Received {type(model).__name__}.")
+        self.size = int(np.prod(self.latent_shape))
+        self.image_shape = tuple(int(d) for d in model.decoder.outputs[0].shape[1:])
+        if self.output == "mixture1":
+            self.image_shape = self.image_shape[:2] + (3,)
+
+    def decode(self, z_flat) -> np.ndarray:
+        """(n, size) -> (n, h, w, c) float32 in [0, 1].
+
+        Runs the decoder through Keras's compiled predict step (``predict_on_batch``): after
+        the first call a point decodes in a few milliseconds, where an eager call costs more.
+        """
+        from keras import ops
+
+        z = np.asarray(z_flat, dtype="float32").reshape((-1,) + self.latent_shape)
+        out = np.asarray(self.model.decoder.predict_on_batch(z), dtype="float32")
+        if self.output == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-out))
+        if self.output == "mixture1":
+            from .iaf import mixture_mean_image
+
+            return np.asarray(ops.convert_to_numpy(mixture_mean_image(out, 1)))
+        return out
+
+    def encode(self, x) -> np.ndarray:
+        """Posterior means (or codes) of images, flattened: (n, size)."""
+        from keras import ops
+
+        parts = []
+        for i in range(0, len(x), 1000):
+            if self.kind == "flow":   # the flow's image of the Gaussian mean, z_T(eps = 0)
+                out = self.model.encode_point(x[i:i + 1000])
+            else:
+                out = self.model.encode(x[i:i + 1000])
+            mean = out[0] if isinstance(out, (tuple, list)) else out
+            parts.append(np.asarray(ops.convert_to_numpy(mean)).reshape(len(x[i:i + 1000]), -1))
+        return np.concatenate(parts)
+
+
+def _scatter_png(points, labels, extent) -> str:
+    """The latent scatter as a PNG data URL, drawn once (the pad's background)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2.4, 2.4), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=1.5, alpha=0.5,
+               linewidths=0, vmin=0, vmax=9)
+    ax.set_xlim(extent[0]); ax.set_ylim(extent[1]); ax.axis("off")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _state(adapter, dims, ranges, z0, labels, scatter, scale):
+    return {"pad": 240, "dims": [int(d) for d in dims], "ranges": [[float(a), float(b)] for a, b in ranges],
+            "labels": labels, "z": [float(v) for v in z0], "image_shape": list(adapter.image_shape),
+            "scatter": scatter, "scale": int(scale)}
+
+
+def latent_explorer(model, x=None, y=None, *, dims=None, base=None, ranges=None, n_dims=4,
+                    scale=None, static=None):
+    """An interactive view of ``model``'s decoder over its latent space.
+
+    Args:
+        model: a VAE, FlowVAE or Autoencoder, or the name of a pretrained model.
+        x, y: optional images (and labels) whose codes are scattered under the 2-D pad; for a
+            FlowVAE, ``x[0]``'s posterior mean is the starting point.
+        dims: the latent coordinates (flat indices) the sliders move; default ``(0, 1)`` for a
+            2-D latent, otherwise the ``n_dims`` coordinates with the largest spread of
+            posterior means over ``x``. The first two span the pad.
+        base: the starting latent point (flat); default the prior mean, the codes' median
+            (autoencoders) or ``x[0]``'s posterior mean (FlowVAE).
+        ranges: (low, high) per dimension in ``dims``; default +/-3 for a N(0, 1) prior,
+            the codes' 0.5-99.5 percentiles (padded) for an autoencoder.
+        scale: screen pixels per image pixel (default 8 for 28x28, 6 for 32x32).
+        static: ``True`` for the kernel-free form (decoder in the browser), ``False`` for the
+            widget; default ``$VAE_COURSE_STATIC`` (``make book`` sets it).
+    """
+    if isinstance(model, str):
+        from . import pretrained
+
+        model = pretrained.load(model)
+    adapter = _Adapter(model)
+    codes = adapter.encode(x) if x is not None else None
+    if dims is None:
+        if adapter.size <= 2:
+            dims = list(range(adapter.size))
+        elif codes is not None:
+            dims = [int(d) for d in np.argsort(-codes.var(axis=0))[:n_dims]]
+        else:
+            dims = list(range(min(n_dims, adapter.size)))
+    dims = [int(d) for d in dims]
+    if not dims or len(set(dims)) != len(dims) or min(dims) < 0 or max(dims) >= adapter.size:
+        raise ValueError(f"Expected distinct dims in [0, {adapter.size}). Received: dims={dims!r}")
+    if base is None:
+        if adapter.kind == "flow" and codes is not None:
+            base = codes[0]
+        elif adapter.kind == "ae" and codes is not None:
+            base = np.median(codes, axis=0)
+        else:
+            base = np.zeros(adapter.size)
+    base = np.asarray(base, dtype="float64").reshape(-1)
+    if base.shape != (adapter.size,):
+        raise ValueError(f"Expected base of {adapter.size} values. Received shape {base.shape}.")
+    if ranges is None:
+        if adapter.kind == "ae" and codes is not None:
+            lo, hi = np.percentile(codes[:, dims], [0.5, 99.5], axis=0)
+            pad = 0.1 * (hi - lo)
+            ranges = list(zip(lo - pad, hi + pad))
+        elif adapter.kind == "ae":
+            raise ValueError("Expected x (images) or ranges for an autoencoder: its codes have "
+                             "no prior to take a range from.")
+        else:
+            ranges = [(-3.0, 3.0)] * len(dims)
+    ranges = [(float(a), float(b)) for a, b in ranges]
+    if len(ranges) != len(dims) or any(not a < b for a, b in ranges):
+        raise ValueError(f"Expected one (low, high) with low < high per dim. Received: {ranges!r}")
+    scatter = ""
+    if codes is not None and len(dims) >= 2:
+        labels_ = np.zeros(len(codes)) if y is None else np.asarray(y).reshape(-1)
+        scatter = _scatter_png(codes[:, dims[:2]], labels_, ranges[:2])
+    scale = scale or (8 if adapter.image_shape[0] <= 28 else 6)
+    labels = [f"z{d + 1}" if adapter.size <= 16 else f"z[{d}]" for d in dims]
+    state = _state(adapter, dims, ranges, base, labels, scatter, scale)
+    if static is None:
+        static = os.environ.get(STATIC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    if static:
+        return StaticExplorer(state, decoder_spec(model.decoder, adapter.output))
+    return _widget_class()(adapter, state)
+
+
+class StaticExplorer:
+    """The kernel-free explorer: self-contained HTML with the decoder evaluated in JavaScript."""
+
+    def __init__(self, state: dict, spec: dict):
+        self.state = {**state, "mode": "browser", "spec": spec}
+
+    def _repr_html_(self) -> str:
+        uid = "vae-explorer-" + uuid.uuid4().hex[:12]
+        state = json.dumps(self.state).replace("</", "<\\/")
+        esm = json.dumps(ESM.read_text()).replace("</", "<\\/")
+        return f"""<div id="{uid}" class="vae-explorer-host"></div>
+<script type="application/json" id="{uid}-state">{state}</script>
+<script type="module">
+const host = document.getElementById({json.dumps(uid)});
+const state = JSON.parse(document.getElementById({json.dumps(uid + "-state")}).textContent);
+const url = URL.createObjectURL(new Blob([{esm}], {{type: "text/javascript"}}));
+const mod = await import(url);
+const model = {{ get: (k) => state[k], set: (k, v) => {{ state[k] = v; }},
+                 save_changes: () => {{}}, on: () => {{}} }};
+mod.default.render({{ model, el: host }});
+</script>
+<noscript>{html.escape("The latent explorer needs JavaScript.")}</noscript>"""
+
+    def page_bytes(self) -> int:
+        return len(self._repr_html_().encode())
+
+
+def _widget_class():
+    import anywidget
+    import traitlets
+
+    global _Widget
+    if "_Widget" in globals():
+        return _Widget
+
+    class LatentExplorer(anywidget.AnyWidget):
+        """The kernel-backed explorer: the front-end sends ``z``, Python sends ``image``."""
+
+        _esm = ESM
+        dims = traitlets.List([]).tag(sync=True)
+        ranges = traitlets.List([]).tag(sync=True)
+        labels = traitlets.List([]).tag(sync=True)
+        z = traitlets.List([]).tag(sync=True)
+        shown_z = traitlets.List([]).tag(sync=True)
+        image_shape = traitlets.List([]).tag(sync=True)
+        image = traitlets.Bytes(b"").tag(sync=True)
+        scatter = traitlets.Unicode("").tag(sync=True)
+        scale = traitlets.Int(8).tag(sync=True)
+        pad = traitlets.Int(240).tag(sync=True)
+        mode = traitlets.Unicode("kernel").tag(sync=True)
+        spec = traitlets.Dict({}).tag(sync=True)
+
+        def __init__(self, adapter, state):
+            self._adapter = adapter
+            self.decode_seconds = []   # wall time of each decode, for the latency figure
+            super().__init__(**state)   # setting z decodes the first image (the observer)
+
+        @traitlets.observe("z")
+        def _on_z(self, change):
+            self._render(change["new"])
+
+        def _render(self, z):
+            import time
+
+            start = time.perf_counter()
+            pixels = self._adapter.decode(np.asarray(z, dtype="float32")[None])[0]
+            data = (np.clip(pixels, 0, 1) * 255).round().astype(np.uint8).tobytes()
+            self.decode_seconds.append(time.perf_counter() - start)
+            with self.hold_sync():
+                self.shown_z = list(z)
+                self.image = data
+
+        def decode(self, z):
+            """The image the widget shows for latent point ``z`` (flat), (h, w, c) in [0, 1]."""
+            return self._adapter.decode(np.asarray(z, dtype="float32")[None])[0]
+
+    _Widget = LatentExplorer
+    return _Widget
+
+
+class _StaticRow:
+    def __init__(self, parts, titles):
+        self.parts, self.titles = parts, titles
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f'<div style="flex: 1 1 300px"><div style="font-weight: bold; margin-bottom: 4px">'
+            f'{html.escape(t)}</div>{p._repr_html_()}</div>' for p, t in zip(self.parts, self.titles))
+        return f'<div style="display: flex; flex-wrap: wrap; gap: 24px">{cells}</div>'
+
+
+def side_by_side(*explorers, titles=None):
+    """Show explorers next to each other, each under its title (widget or static alike)."""
+    titles = list(titles or [""] * len(explorers))
+    if len(titles) != len(explorers):
+        raise ValueError(f"Expected one title per explorer ({len(explorers)}). "
+                         f"Received {len(titles)} titles.")
+    for e in explorers:   # compact, so that two fit beside each other in a book's column
+        if isinstance(e, StaticExplorer):
+            e.state.update(pad=150, scale=5)
+        else:
+            e.pad, e.scale = 150, 5
+    if all(isinstance(e, StaticExplorer) for e in explorers):
+        return _StaticRow(explorers, titles)
+    import ipywidgets
+
+    return ipywidgets.HBox([ipywidgets.VBox([ipywidgets.HTML(f"<b>{html.escape(t)}</b>"), e])
+                            for e, t in zip(explorers, titles)])
