@@ -224,3 +224,21 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, data_dir):
     train(QUICK.replace(epochs=1), run, verbose=0)
     with pytest.raises(CheckpointError, match="different architecture"):
         load_checkpoint(run, QUICK.replace(latent_dim=5))
+
+
+def test_a_crash_between_recording_and_renaming_a_checkpoint_rolls_forward(tmp_path, data_dir):
+    """state.json names the new checkpoint before it replaces the old: resume completes it."""
+    import shutil
+
+    config = QUICK.replace(epochs=1)
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(config, a, verbose=0)
+    train(config.replace(epochs=2), b, verbose=0)
+    # a, as if it had crashed during epoch 2's checkpoint: new file and state, no rename yet.
+    shutil.copy(b / "checkpoint.keras", a / ".tmp-checkpoint.keras")
+    shutil.copy(b / "state.json", a / "state.json")
+    shutil.copy(b / "log.csv", a / "log.csv")
+    _, history = train(config.replace(epochs=2), a, verbose=0)
+    assert (a / "checkpoint.keras").read_bytes() == (b / "checkpoint.keras").read_bytes()
+    assert not (a / ".tmp-checkpoint.keras").exists()
+    assert [int(r["epoch"]) for r in history] == [1, 2]

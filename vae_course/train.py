@@ -86,10 +86,10 @@ def _atomic_write_text(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def _atomic_save_model(model, path: Path):
-    tmp = path.with_name(f".tmp-{path.name}")  # keeps the .keras suffix Keras insists on
-    model.save(tmp)
-    os.replace(tmp, path)
+def _pending_checkpoint(out_dir: Path) -> Path:
+    """Where the next checkpoint is written before it replaces the last one (the name keeps
+    the .keras suffix Keras insists on)."""
+    return out_dir / f".tmp-{CHECKPOINT}"
 
 
 def tile(images, ncols):
@@ -153,12 +153,15 @@ def verify_checkpoint(out_dir) -> Path:
     out_dir = Path(out_dir)
     path = out_dir / CHECKPOINT
     state = json.loads((out_dir / "state.json").read_text())
+    expected = state.get("checkpoint_sha256")
+    pending = _pending_checkpoint(out_dir)
+    if expected and pending.exists() and sha256sum(pending) == expected:
+        os.replace(pending, path)   # a crash after state.json named it, before the rename
     if not path.exists():
         raise CheckpointError(
             f"{path} is missing, but {out_dir / 'state.json'} records {state['epoch']} finished "
             f"epoch(s). Nothing was changed. Restore the checkpoint to resume, or train into a "
             f"new --out directory.")
-    expected = state.get("checkpoint_sha256")
     actual = sha256sum(path)
     if expected and actual != expected:
         raise CheckpointError(
@@ -247,12 +250,17 @@ class RunRecorder(keras.callbacks.Callback):
             row = {k: f"{float(logs[k]):.4f}" for k in self.FIELDS if k in logs}
             csv.DictWriter(f, fieldnames=self.FIELDS).writerow(
                 {**row, "epoch": n, "time": f"{self.wall_time:.1f}"})
-        _atomic_save_model(self.model, self.out_dir / CHECKPOINT)
+        # Two steps, each atomic: the complete new checkpoint and its SHA-256 are recorded in
+        # state.json before it replaces the old one. A crash in between leaves state.json
+        # naming the pending file, which verify_checkpoint then moves into place.
         from .data import sha256sum
 
+        pending = _pending_checkpoint(self.out_dir)
+        self.model.save(pending)
         state = {"epoch": n, "wall_time": round(self.wall_time, 2),
-                 "checkpoint_sha256": sha256sum(self.out_dir / CHECKPOINT)}
+                 "checkpoint_sha256": sha256sum(pending)}
         _atomic_write_text(self.out_dir / "state.json", json.dumps(state) + "\n")
+        os.replace(pending, self.out_dir / CHECKPOINT)
 
 
 def reseed(model, epoch: int):
