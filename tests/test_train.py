@@ -242,3 +242,18 @@ def test_a_crash_between_recording_and_renaming_a_checkpoint_rolls_forward(tmp_p
     assert (a / "checkpoint.keras").read_bytes() == (b / "checkpoint.keras").read_bytes()
     assert not (a / ".tmp-checkpoint.keras").exists()
     assert [int(r["epoch"]) for r in history] == [1, 2]
+
+
+def test_the_cool_down_trains_the_last_epochs_at_a_tenth_of_the_rate(tmp_path, data_dir):
+    from vae_course.train import learning_rate_at
+
+    config = QUICK.replace(epochs=3, lr_cooldown=1, learning_rate=1e-3)
+    assert [learning_rate_at(config, e) for e in range(3)] == [1e-3, 1e-3, 1e-4]
+    run = tmp_path / "run"
+    model, _ = train(config.replace(epochs=2, lr_cooldown=0), run, verbose=0)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+    model, history = train(config, run, verbose=0)   # a longer run with a cool-down resumes
+    assert len(history) == 3
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="lr_cooldown"):
+        config.replace(lr_cooldown=4)

@@ -19,6 +19,8 @@ def _parser():
     t.add_argument("--latent-dim", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--learning-rate", type=float)
+    t.add_argument("--lr-cooldown", type=int,
+                   help="train the last N epochs at a tenth of the learning rate")
     t.add_argument("--kl", choices=["analytic", "monte_carlo"])
     t.add_argument("--binarization", choices=["static", "dynamic"])
     t.add_argument("--seed", type=int)

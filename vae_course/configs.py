@@ -27,6 +27,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 2e-3       # Adam
+    lr_cooldown: int = 0              # the last N epochs train at learning_rate / 10
     seed: int = 0                     # weights, shuffling, sampling noise
     train_examples: int | None = None  # None: all 60,000; a smaller number takes a prefix
     test_examples: int | None = None   # None: all 10,000
@@ -55,6 +56,7 @@ class TrainConfig:
              self.jit_compile),
         ]
         for name, lo, hi in [("latent_dim", 1, 4096), ("epochs", 1, 100_000),
+                             ("lr_cooldown", 0, self.epochs),
                              ("batch_size", 1, 65_536), ("flow_steps", 0, 64), ("nr_mix", 1, 32)]:
             value = getattr(self, name)
             ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
@@ -111,20 +113,20 @@ PRESETS = {
         description="MLP VAE 784-400-400-2 on dynamically binarized MNIST: a latent space "
                     "small enough to draw."),
     "cifar-mlp": TrainConfig(
-        model="mlp", dataset="cifar10", latent_dim=128, hidden_units=256, hidden_layers=2,
+        model="mlp", dataset="cifar10", latent_dim=256, hidden_units=256, hidden_layers=2,
         batch_size=100, learning_rate=1e-3, epochs=5,
-        description="The common tutorial start on CIFAR-10: MLP 3072-256-256-128 with a "
+        description="The common tutorial start on CIFAR-10: MLP 3072-256-256-256 with a "
                     "Bernoulli decoder on pixels scaled to [0, 1] (cross-entropy; not a "
                     "likelihood of 8-bit images, see the IAF chapter)."),
     "cifar-conv": TrainConfig(
         model="cifar-conv", dataset="cifar10", latent_dim=32, nr_mix=1, batch_size=64,
-        learning_rate=1e-3, epochs=16,
+        learning_rate=2e-3, epochs=17, lr_cooldown=1,
         description="Convolutional VAE on CIFAR-10: an 8x8 map of 32-channel latents with a "
                     "diagonal-Gaussian posterior, a discretized logistic per sub-pixel with "
                     "R->G->B coupling (the IAF chapter's baseline)."),
     "cifar-iaf": TrainConfig(
         model="cifar-conv", dataset="cifar10", latent_dim=32, nr_mix=1, flow_steps=2,
-        batch_size=64, learning_rate=1e-3, epochs=16,
+        batch_size=64, learning_rate=2e-3, epochs=17, lr_cooldown=1,
         description="The same VAE with 2 inverse-autoregressive-flow steps after the Gaussian "
                     "(Kingma et al., 2016): 3x3 masked convolutions over the latent map."),
     "cifar-quick": TrainConfig(

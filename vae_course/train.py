@@ -109,7 +109,8 @@ def tile(images, ncols):
 
 
 def _config_diff(old: dict, new: dict):
-    keys = sorted((set(old) | set(new)) - {"epochs", "description"})
+    # Run length and its schedule may change on resume; everything else must match.
+    keys = sorted((set(old) | set(new)) - {"epochs", "lr_cooldown", "description"})
     return [f"{k}: {old.get(k)!r} in the directory, {new.get(k)!r} now"
             for k in keys if old.get(k) != new.get(k)]
 
@@ -276,6 +277,14 @@ def reseed(model, epoch: int):
             v.assign(np.array([state[0], (epoch << 20) % (1 << 32)], dtype=state.dtype))
 
 
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
+    """Adam's step size in epoch ``epoch`` (0-based): constant, then a tenth of it for the
+    last ``config.lr_cooldown`` epochs (a cool-down that settles the weights)."""
+    if epoch >= config.epochs - config.lr_cooldown:
+        return config.learning_rate / 10
+    return config.learning_rate
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The training order of epoch ``epoch``: a permutation of ``n`` that depends only on
     (seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would."""
@@ -354,7 +363,9 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
         latent_shape = getattr(model, "latent_shape", (config.latent_dim,))
         z_fixed = rng.standard_normal((16,) + tuple(latent_shape)).astype("float32")
         recorder = RunRecorder(out_dir, x_fixed, z_fixed, done, state.get("wall_time", 0.0))
-        callbacks = [keras.callbacks.TerminateOnNaN(), recorder]
+        callbacks = [keras.callbacks.TerminateOnNaN(), recorder,
+                     keras.callbacks.LearningRateScheduler(
+                         lambda epoch, lr: learning_rate_at(config, epoch))]
         fit_kwargs = dict(validation_data=(x_test,), validation_batch_size=500,
                           callbacks=callbacks, verbose=verbose)
         if isinstance(train_data, (np.ndarray, data.DynamicBinarization)):
