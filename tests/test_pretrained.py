@@ -71,3 +71,40 @@ def test_add_entry_keeps_other_entries_and_records_provenance(tmp_path, monkeypa
     assert after == {**before, "extra": entry}
     assert set(entry["versions"]) == {"vae_course", "keras", "tensorflow", "numpy", "python"}
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]  # no temporary left
+
+
+@pytest.fixture(scope="module")
+def cifar_test(data_dir):
+    from vae_course import data
+
+    (_, _), (x_test, _) = data.load_cifar10()
+    return x_test
+
+
+def test_cifar_models_reproduce_their_manifest_and_meet_the_chapter_bars(cifar_test):
+    from vae_course.iaf import DIMS
+
+    conv, flow = pretrained.info("cifar-conv"), pretrained.info("cifar-iaf")
+    assert conv["epochs"] == flow["epochs"] and conv["config"]["learning_rate"] == \
+        flow["config"]["learning_rate"]                       # the same budget
+    assert flow["test_bpd"] <= 4.8                             # the chapter's bar
+    assert flow["test_bpd"] < conv["test_bpd"]                 # IAF beats the diagonal Gaussian
+    for entry in (conv, flow):
+        assert entry["is_bpd"] <= entry["test_bpd"]            # the IWAE bound is tighter
+    x = cifar_test[:300]
+    for name in ("cifar-conv", "cifar-iaf"):
+        bpd = metrics.bits_per_dim(-metrics.elbo(pretrained.load(name), x).mean(), DIMS)
+        assert bpd == pytest.approx(pretrained.info(name)["test_bpd"], abs=0.15), name
+
+
+def test_cli_evaluates_a_pretrained_cifar_model_in_bits_per_dim(data_dir):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-m", "vae_course", "evaluate", "cifar-iaf", "--k",
+                             "4", "--examples", "16"], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "CIFAR-10 8-bit images" in result.stdout and "bits/dim: ELBO" in result.stdout

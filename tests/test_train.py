@@ -257,3 +257,19 @@ def test_the_cool_down_trains_the_last_epochs_at_a_tenth_of_the_rate(tmp_path, d
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="lr_cooldown"):
         config.replace(lr_cooldown=4)
+
+
+def test_an_iaf_run_resumes(tmp_path, data_dir):
+    """FlowVAE's flow layers build on first call: a resumed IAF run is not a 'different model'."""
+    from vae_course.train import load_checkpoint
+
+    config = configs.get_preset("cifar-quick").replace(epochs=1, train_examples=128,
+                                                      test_examples=64)
+    run = tmp_path / "run"
+    train(config, run, verbose=0)
+    model = load_checkpoint(run, config)
+    assert model.flow_steps == 2
+    _, history = train(config.replace(epochs=2), run, verbose=0)
+    assert [int(r["epoch"]) for r in history] == [1, 2]
+    with pytest.raises(Exception, match="different architecture"):
+        load_checkpoint(run, config.replace(flow_steps=1))

@@ -184,9 +184,15 @@ def load_checkpoint(out_dir, config: TrainConfig | None = None, compile: bool = 
         raise CheckpointError(f"{path} could not be loaded as a vae_course model "
                               f"({type(err).__name__}: {err}). Nothing was changed.") from err
     if config is not None:
+        # The architecture is the encoder and decoder (built on creation) and the number of
+        # flow steps (whose layers build on first call).
         expected = build_model(config)
-        got = [tuple(w.shape) for w in model.weights]
-        want = [tuple(w.shape) for w in expected.weights]
+
+        def signature(m):
+            nets = [tuple(w.shape) for net in (m.encoder, m.decoder) for w in net.weights]
+            return nets + [("flow_steps", getattr(m, "flow_steps", 0))]
+
+        got, want = signature(model), signature(expected)
         if type(model) is not type(expected) or got != want:
             raise CheckpointError(
                 f"{path} holds a different architecture than config.json describes (expected "
