@@ -94,6 +94,9 @@ def device() -> str:
 
 
 def versions() -> dict:
+    import importlib
+    import sys
+
     import keras
     import numpy as np
 
@@ -101,10 +104,7 @@ def versions() -> dict:
 
     out = {"python": platform.python_version(), "vae_course": __version__,
            "keras": keras.__version__, "backend": keras.backend.backend(), "numpy": np.__version__}
-    for name in ("tensorflow", "tensorflow_probability", "jax", "torch"):
-        import importlib
-        import sys
-
+    for name in ("tensorflow", "tensorflow_probability", "jax", "torch"):   # those in use
         if name in sys.modules:
             out[name] = getattr(importlib.import_module(name), "__version__", "?")
     return out

@@ -149,21 +149,19 @@ def verify_checkpoint(out_dir) -> Path:
     A missing, truncated or altered checkpoint raises :class:`CheckpointError` and nothing in
     the directory is changed: a run is never silently restarted over a reader's epochs.
     """
-    from .data import sha256sum
-
     out_dir = Path(out_dir)
     path = out_dir / CHECKPOINT
     state = json.loads((out_dir / "state.json").read_text())
     expected = state.get("checkpoint_sha256")
     pending = _pending_checkpoint(out_dir)
-    if expected and pending.exists() and sha256sum(pending) == expected:
+    if expected and pending.exists() and data.sha256sum(pending) == expected:
         os.replace(pending, path)   # a crash after state.json named it, before the rename
     if not path.exists():
         raise CheckpointError(
             f"{path} is missing, but {out_dir / 'state.json'} records {state['epoch']} finished "
             f"epoch(s). Nothing was changed. Restore the checkpoint to resume, or train into a "
             f"new --out directory.")
-    actual = sha256sum(path)
+    actual = data.sha256sum(path)
     if expected and actual != expected:
         raise CheckpointError(
             f"{path} is altered or truncated: expected SHA-256 {expected} (recorded in "
@@ -260,12 +258,10 @@ class RunRecorder(keras.callbacks.Callback):
         # Two steps, each atomic: the complete new checkpoint and its SHA-256 are recorded in
         # state.json before it replaces the old one. A crash in between leaves state.json
         # naming the pending file, which verify_checkpoint then moves into place.
-        from .data import sha256sum
-
         pending = _pending_checkpoint(self.out_dir)
         self.model.save(pending)
         state = {"epoch": n, "wall_time": round(self.wall_time, 2),
-                 "checkpoint_sha256": sha256sum(pending)}
+                 "checkpoint_sha256": data.sha256sum(pending)}
         _atomic_write_text(self.out_dir / "state.json", json.dumps(state) + "\n")
         os.replace(pending, self.out_dir / CHECKPOINT)
 

@@ -24,6 +24,7 @@ milliseconds of JavaScript.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -295,13 +296,11 @@ mod.default.render({{ model, el: host }});
         return len(self._repr_html_().encode())
 
 
+@functools.cache
 def _widget_class():
+    """The anywidget class, defined on first use (anywidget is imported only for kernels)."""
     import anywidget
     import traitlets
-
-    global _Widget
-    if "_Widget" in globals():
-        return _Widget
 
     class LatentExplorer(anywidget.AnyWidget):
         """The kernel-backed explorer: the front-end sends ``z``, Python sends ``image``."""
@@ -344,8 +343,7 @@ def _widget_class():
             """The image the widget shows for latent point ``z`` (flat), (h, w, c) in [0, 1]."""
             return self._adapter.decode(np.asarray(z, dtype="float32")[None])[0]
 
-    _Widget = LatentExplorer
-    return _Widget
+    return LatentExplorer
 
 
 class _StaticRow:
