@@ -30,11 +30,14 @@ $(VENDOR_STAMP): package.json package-lock.json
 	   node_modules/@jupyter-widgets/html-manager/dist/*.svg $(VENDOR)/html-manager/
 	touch $@
 
-$(STAMP): pyproject.toml requirements/lock.txt
+$(STAMP): pyproject.toml requirements/lock.txt jupyter-config/vae_course.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/lock.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	@# an editable install skips data files: enable the server extension (vae_course_jupyter.py)
+	mkdir -p $(VENV)/etc/jupyter/jupyter_server_config.d
+	cp jupyter-config/vae_course.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 	touch $@
 
 book: $(STAMP) $(VENDOR_STAMP)

@@ -88,6 +88,47 @@ def test_kernel_widget_decodes_each_new_point(binary_test_images):
     expected = (np.clip(w.decode([1.5, -2.0]), 0, 1) * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(np.frombuffer(w.image, np.uint8), expected.ravel())
     assert len(w.decode_seconds) == 2   # the first point, then the new one
+    # the front-end sends points as custom messages; malformed ones are ignored
+    w._handle_custom_msg({"z": [0.25, 0.5]}, [])
+    assert w.shown_z == [0.25, 0.5] and len(w.decode_seconds) == 3
+    for bad in ({"z": [1.0]}, {"z": "1,2"}, {"z": [1.0, None]}, {"other": 1}, [1, 2]):
+        w._handle_custom_msg(bad, [])
+    assert w.shown_z == [0.25, 0.5] and len(w.decode_seconds) == 3
+
+
+def test_server_extension_sets_nodelay_before_the_socket_opens():
+    import asyncio
+
+    from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
+
+    import vae_course_jupyter as serverext
+
+    calls = []
+
+    class Handler:
+        def set_nodelay(self, value):
+            calls.append(("nodelay", value))
+
+        async def open(self, kernel_id):
+            calls.append(("open", kernel_id))
+
+    wrapped = serverext.nodelay(Handler.open)
+    assert serverext.nodelay(wrapped) is wrapped   # loading twice wraps once
+    asyncio.run(wrapped(Handler(), "k1"))
+    assert calls == [("nodelay", True), ("open", "k1")]
+
+    class App:
+        class log:
+            info = staticmethod(lambda msg: calls.append(msg))
+
+    original = KernelWebsocketHandler.open
+    try:
+        serverext._load_jupyter_server_extension(App)
+        assert KernelWebsocketHandler.open._vae_course_nodelay
+        assert KernelWebsocketHandler.open.__wrapped__ is original
+    finally:
+        KernelWebsocketHandler.open = original
+    assert serverext._jupyter_server_extension_points() == [{"module": "vae_course_jupyter"}]
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -29,6 +29,11 @@ def _parser():
     t.add_argument("--mixed-precision", action="store_true", default=None,
                    help="mixed_float16 compute (for GPUs); losses stay float32")
     t.add_argument("--deterministic", action="store_true", default=None)
+    t.add_argument("--strategy", choices=["default", "mirrored"],
+                   help="'mirrored': tf.distribute.MirroredStrategy over all GPUs, the global "
+                        "batch split across them")
+    t.add_argument("--steps-per-execution", type=int,
+                   help="training steps per compiled call (default 1)")
     t.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser("evaluate", help="test ELBO and importance-sampled NLL of a run or a "

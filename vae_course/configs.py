@@ -34,6 +34,11 @@ class TrainConfig:
     jit_compile: str = "auto"         # "auto" (XLA on GPU only), "on" or "off"
     mixed_precision: bool = False     # mixed_float16 compute, float32 losses (for GPUs)
     deterministic: bool = False       # op determinism: bit-for-bit repeatable CPU runs
+    strategy: str = "default"         # "default" (one device) or "mirrored": tf.distribute's
+                                      # MirroredStrategy over all GPUs (else all logical CPUs),
+                                      # each batch_size batch split across them
+    steps_per_execution: int = 1      # training steps per compiled call (fewer Python round
+                                      # trips per epoch; same updates)
     hidden_units: int | None = None   # mlp only: units per hidden layer (None: 400)
     hidden_layers: int | None = None  # mlp only: hidden layers in each network (None: 2)
     flow_steps: int = 0               # cifar-conv only: IAF steps after the Gaussian (0: none)
@@ -54,10 +59,17 @@ class TrainConfig:
             (self.kl in ("analytic", "monte_carlo"), "kl 'analytic' or 'monte_carlo'", self.kl),
             (self.jit_compile in ("auto", "on", "off"), "jit_compile 'auto', 'on' or 'off'",
              self.jit_compile),
+            (self.strategy in ("default", "mirrored"), "strategy 'default' or 'mirrored'",
+             self.strategy),
+            # Keras 3.15's TensorFlow trainer fails (a graph placeholder error) when both are on
+            (self.strategy != "mirrored" or self.steps_per_execution == 1,
+             "steps_per_execution 1 with strategy 'mirrored'",
+             (self.strategy, self.steps_per_execution)),
         ]
         for name, lo, hi in [("latent_dim", 1, 4096), ("epochs", 1, 100_000),
                              ("lr_cooldown", 0, self.epochs),
-                             ("batch_size", 1, 65_536), ("flow_steps", 0, 64), ("nr_mix", 1, 32)]:
+                             ("batch_size", 1, 65_536), ("flow_steps", 0, 64), ("nr_mix", 1, 32),
+                             ("steps_per_execution", 1, 100_000)]:
             value = getattr(self, name)
             ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
             checks.append((ok, f"{name} an integer in [{lo}, {hi}]", value))

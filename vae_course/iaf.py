@@ -216,7 +216,7 @@ class FlowVAE(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         self.bpd_tracker.update_state(-elbo / (DIMS * math.log(2.0)))
-        return -ops.mean(elbo)
+        return losses.scale_for_replicas(-ops.mean(elbo))
 
     def log_weights(self, x, k, seed=None):
         """log p(x|z_k) + log p(z_k) - log q(z_k|x) for k posterior samples: (k, batch)."""

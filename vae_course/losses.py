@@ -165,3 +165,22 @@ def bernoulli_256_log_prob(x, logits):
     log_norm = (ops.maximum(a, 0.0) * 255.0 + ops.log(-ops.expm1(-256.0 * abs_a))
                 - ops.log(-ops.expm1(-abs_a)))
     return _sum_except_batch(t * logits - log_norm)
+
+
+def scale_for_replicas(loss):
+    """A replica's mean loss divided by the number of replicas (tf.distribute; else unchanged).
+
+    Under ``tf.distribute.MirroredStrategy`` each replica sees ``global_batch / n`` examples
+    and the replicas' gradients are *summed*; Keras's own losses divide by ``n`` for that, so a
+    ``compute_loss`` returning its own mean must too (Keras's loss tracker undoes it for the
+    logged value). TensorFlow-only, and a no-op on other backends and outside a strategy.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        n = tf.distribute.get_strategy().num_replicas_in_sync
+        if n > 1:
+            loss = loss * (1.0 / n)
+    return loss

@@ -94,8 +94,9 @@ def log_likelihood(model, x, k=1000, batch_size=None, max_decode=4096, seed=0):
             c = min(chunk, k - done)
             eps = keras.random.normal((c, b, model.latent_dim), seed=rng)
             z = z_mean[None] + std[None] * eps                       # (c, b, latent)
-            logits = model.decode(ops.reshape(z, (c * b, model.latent_dim)))
-            logits = ops.reshape(logits, (c, b, -1))
+            # the decoder's compiled predict step: faster than op-by-op calls here
+            logits = model.decoder.predict_on_batch(ops.reshape(z, (c * b, model.latent_dim)))
+            logits = ops.reshape(ops.cast(logits, "float32"), (c, b, -1))
             log_px_z = ops.sum(x_flat * logits - ops.softplus(logits), axis=-1)
             log_pz = -0.5 * ops.sum(math.log(2 * math.pi) + ops.square(z), axis=-1)
             log_qz = -0.5 * ops.sum(math.log(2 * math.pi) + z_log_var[None]

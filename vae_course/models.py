@@ -110,7 +110,7 @@ class VAE(keras.Model):
         extra = self.losses
         if extra:
             loss = loss + ops.sum(extra)
-        return loss
+        return losses.scale_for_replicas(loss)
 
     # -- input checks ---------------------------------------------------------------------
     def check_inputs(self, x):

@@ -109,8 +109,10 @@ def tile(images, ncols):
 
 
 def _config_diff(old: dict, new: dict):
-    # Run length and its schedule may change on resume; everything else must match.
-    keys = sorted((set(old) | set(new)) - {"epochs", "lr_cooldown", "description"})
+    # Run length, its schedule and how steps are executed may change on resume; everything
+    # else must match.
+    keys = sorted((set(old) | set(new)) - {"epochs", "lr_cooldown", "description", "strategy",
+                                           "steps_per_execution", "jit_compile"})
     return [f"{k}: {old.get(k)!r} in the directory, {new.get(k)!r} now"
             for k in keys if old.get(k) != new.get(k)]
 
@@ -337,6 +339,33 @@ def _precision(mixed: bool):
         keras.mixed_precision.set_global_policy(previous)
 
 
+def mirrored_strategy():
+    """``tf.distribute.MirroredStrategy`` over all GPUs or, with none, all logical CPU devices.
+
+    TensorFlow-only (tf.distribute). Each step splits the global batch (``batch_size``) evenly
+    across the devices and sums their gradients; the models' ``compute_loss`` divides by the
+    number of replicas for that (:func:`vae_course.losses.scale_for_replicas`).
+    """
+    import tensorflow as tf
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"Expected the tensorflow backend for strategy 'mirrored' "
+                         f"(tf.distribute). Received: KERAS_BACKEND={keras.backend.backend()!r}")
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
+
+
+@contextlib.contextmanager
+def distribution_scope(strategy: str):
+    """Build, compile and fit inside this scope: one device, or a MirroredStrategy."""
+    if strategy == "default":
+        yield None
+        return
+    mirrored = mirrored_strategy()
+    with mirrored.scope():
+        yield mirrored
+
+
 def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays=None):
     """Train (or resume) a VAE into ``out_dir``; return ``(model, history)``.
 
@@ -353,12 +382,14 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
     train_data, x_test = data_arrays if data_arrays is not None else load_data(config)
     jit = {"auto": "auto", "on": True, "off": False}[config.jit_compile]
 
-    with _precision(config.mixed_precision):
+    with _precision(config.mixed_precision), distribution_scope(config.strategy):
         if done:
             model = load_checkpoint(out_dir, config)
+            model.steps_per_execution = config.steps_per_execution   # may differ on resume
         else:
             model = build_model(config)
-            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit)
+            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit,
+                          steps_per_execution=config.steps_per_execution)
         state = json.loads((out_dir / "state.json").read_text()) if done else {}
         rng = np.random.default_rng(config.seed)
         x_fixed = x_test[:8]

@@ -323,6 +323,7 @@ def _widget_class():
             self._adapter = adapter
             self.decode_seconds = []   # wall time of each decode, for the latency figure
             super().__init__(**state)   # setting z decodes the first image (the observer)
+            self.on_msg(self._on_msg)
 
         @traitlets.observe("z")
         def _on_z(self, change):
@@ -338,6 +339,13 @@ def _widget_class():
             with self.hold_sync():
                 self.shown_z = list(z)
                 self.image = data
+
+        def _on_msg(self, _, content, buffers):
+            """A point from the front-end (a custom message, see explorer.js); others are ignored."""
+            z = content.get("z") if isinstance(content, dict) else None
+            if isinstance(z, list) and len(z) == len(self.z) and all(
+                    isinstance(v, (int, float)) and np.isfinite(v) for v in z):
+                self.z = [float(v) for v in z]   # the observer decodes and answers
 
         def decode(self, z):
             """The image the widget shows for latent point ``z`` (flat), (h, w, c) in [0, 1]."""

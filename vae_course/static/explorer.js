@@ -1,11 +1,13 @@
 // Latent explorer front-end (vae_course.widgets). One ES module, two hosts:
 //  - anywidget in JupyterLab / Colab / VS Code: `model` is the widget model; moving the point
-//    sets `z`, the kernel decodes and sends `image` back (raw uint8 pixels);
+//    sends `z` as a custom message, the kernel decodes and sets `shown_z` and `image` (raw
+//    uint8 pixels);
 //  - the static book page: `model` is a small stand-in built from the embedded state, and the
 //    decoder (its layers and weights, in `spec`) is evaluated here, in the browser.
 // The .vae-explorer element exposes what the browser tests read: data-z (the latest latent
 // point, JSON), data-shown (the point the image shows), data-frames (images drawn so far) and
-// data-latency (milliseconds from the last move to its image).
+// data-latency (milliseconds from the last move to its image); with a kernel also
+// data-roundtrip (milliseconds from sending a point to drawing its image).
 
 // ---------------------------------------------------------------- decoder in the browser
 function b64floats(s) {
@@ -258,7 +260,21 @@ function render({ model, el }) {
     root.dataset.shown = JSON.stringify(shown);
     root.dataset.latency = (performance.now() - requested).toFixed(1);
   }
-  let pending = false;
+  // Kernel mode keeps one request in flight and, while it is out, remembers only the newest
+  // point: a fast drag never builds a queue of stale decodes behind it (latest point wins).
+  let pending = false, inflight = false, queued = false, sentAt = 0;
+  let lastSent = browser ? "" : JSON.stringify(model.get("z"));
+  function send() {
+    queued = false;
+    const key = JSON.stringify(z);
+    if (key === lastSent) return;   // the kernel would not answer an unchanged point
+    lastSent = key;
+    inflight = true;
+    sentAt = performance.now();
+    // A custom message, not model.save_changes(): ipywidgets holds back a state update until
+    // the kernel reports idle after the previous one, which doubled the time per move.
+    model.send({ z: z.slice() });
+  }
   function changed() {
     requested = performance.now();
     dims.forEach((d, i) => {
@@ -267,22 +283,27 @@ function render({ model, el }) {
     });
     drawPad();
     root.dataset.z = JSON.stringify(z);
+    if (!browser) {
+      // a lost reply (kernel restarted, cell re-run) must not block the explorer for good
+      if (inflight && performance.now() - sentAt < 2000) queued = true;
+      else send();
+      return;
+    }
     if (pending) return;
     pending = true;
     requestAnimationFrame(() => {
       pending = false;
-      if (browser) {
-        show(decode(prepared, z), z);
-      } else {
-        model.set("z", z.slice());
-        model.save_changes();
-      }
+      show(decode(prepared, z), z);
     });
   }
   if (!browser) {
-    model.on("change:image", () => {
+    // Python sets shown_z and image in one message; shown_z changes with every answered point
+    model.on("change:shown_z", () => {
       const bytes = toBytes(model.get("image"));
       if (bytes && bytes.length === h * w * c) show(bytes, model.get("shown_z"));
+      if (inflight) root.dataset.roundtrip = (performance.now() - sentAt).toFixed(1);
+      inflight = false;
+      if (queued) send();
     });
     const first = toBytes(model.get("image"));
     if (first && first.length === h * w * c) show(first, model.get("shown_z"));

@@ -1,0 +1,82 @@
+"""Does the input pipeline keep up? Images/s it delivers alone, against what the model trains.
+
+The trainer (``vae_course.train``) feeds ``fit`` NumPy arrays, one epoch at a time: each
+epoch's order (and, for dynamic binarization, its fresh binary draw) is made by
+``train.epoch_data`` in NumPy, then Keras's array adapter slices batches into a
+``tf.data`` pipeline with prefetching. This benchmark times exactly those two steps with no
+model behind them, and, in the same run, the training rate of the model that consumes them
+(a timed epoch after a warm-up one). A GPU trains faster than these 2 CPU cores; the ratio says
+how much faster it may be before the input becomes the bottleneck.
+
+Uses Keras's internal ``get_data_adapter`` (what ``fit`` calls). TensorFlow backend.
+Usage: ``python benchmarks/input_pipeline.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras.src.trainers.data_adapters import get_data_adapter  # noqa: E402
+
+from vae_course import configs, data, train  # noqa: E402
+
+
+def pipeline_rate(train_data, batch_size, epochs=2, seed=0):
+    """Images/s of epoch_data + Keras's array adapter iterated to the end, no model."""
+    n, start = 0, time.perf_counter()
+    for epoch in range(epochs):
+        x = train.epoch_data(train_data, seed, epoch)
+        adapter = get_data_adapter(x, batch_size=batch_size, shuffle=False)
+        for batch in adapter.get_tf_dataset():
+            n += int(batch[0].shape[0]) if isinstance(batch, tuple) else int(batch.shape[0])
+    return n / (time.perf_counter() - start)
+
+
+def model_rate(config, train_data, images):
+    """Images/s the model trains (fit on ``images`` examples, after a warm-up epoch)."""
+    keras.utils.set_random_seed(config.seed)
+    model = train.build_model(config)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=False,
+                  steps_per_execution=config.steps_per_execution)
+    x = train.epoch_data(train_data, config.seed, 0)[:images]
+    model.fit(x[: 4 * config.batch_size], batch_size=config.batch_size, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(x, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0)
+    return len(x) / (time.perf_counter() - start)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="a smoke run on small slices")
+    args = p.parse_args(argv)
+    cases = [("mnist-conv", "static"), ("mnist-mlp", "dynamic"), ("cifar-iaf", "uint8")]
+    rows = []
+    for name, kind in cases:
+        config = configs.get_preset(name)
+        if args.quick:
+            config = config.replace(train_examples=1024, test_examples=256)
+        train_data, _ = train.load_data(config)
+        images = 1024 if args.quick else (4096 if config.dataset == "mnist" else 1024)
+        fed = pipeline_rate(train_data, config.batch_size, epochs=1 if args.quick else 2)
+        used = model_rate(config, train_data, images)
+        rows.append((f"{name} ({kind}, batch {config.batch_size})", fed, used))
+        print(f"  {rows[-1][0]}: pipeline {fed:,.0f} img/s, model {used:,.0f} img/s", flush=True)
+    header = ("input", "pipeline alone (img/s)", "model trains (img/s)", "ratio")
+    table = [header] + [(r[0], f"{r[1]:,.0f}", f"{r[2]:,.0f}", f"{r[1] / r[2]:.0f}x")
+                        for r in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(4)]
+    print()
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
