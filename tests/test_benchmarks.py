@@ -22,3 +22,22 @@ def test_train_throughput_benchmark_runs_and_prints_its_table(tmp_path, data_dir
     numbers = json.loads(out.read_text())
     assert all(v > 0 for v in numbers["images_per_s"].values())
     assert len(numbers["reference"]) == 2 and len(numbers["recommended"]) == 2
+
+
+def test_input_pipeline_benchmark_runs_and_prints_its_table(data_dir):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "input_pipeline.py"), "--quick"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.rstrip().endswith("x")]
+    assert len(rows) == 3, result.stdout   # mnist-conv, mnist-mlp, cifar-iaf, each with a ratio
+    assert all(float(line.split()[-1].rstrip("x")) > 0 for line in rows)
+
+
+def test_importance_sampling_benchmark_runs_and_prints_its_table(data_dir):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "importance_sampling.py"), "--k", "20",
+         "--examples", "50"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mnist-conv-latent2" in result.stdout and "peak RSS" in result.stdout

@@ -64,16 +64,21 @@ def test_bad_config_values_are_refused():
         QUICK.replace(batch_size=-1)
     with pytest.raises(ValueError, match="Valid presets: tutorial, mnist-conv, quick"):
         configs.get_preset("huge")
+    with pytest.raises(ValueError, match="strategy 'default' or 'mirrored'.*'tpu'"):
+        QUICK.replace(strategy="tpu")
+    with pytest.raises(ValueError, match=r"steps_per_execution an integer in \[1, 100000\]"):
+        QUICK.replace(steps_per_execution=0)
 
 
 def test_cli_trains_and_reports(tmp_path, data_dir):
     out = tmp_path / "cli-run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [sys.executable, "-m", "vae_course", "train", "quick", "--epochs", "1",
-           "--latent-dim", "3", "--out", str(out), "--quiet"]
+           "--latent-dim", "3", "--steps-per-execution", "4", "--out", str(out), "--quiet"]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads((out / "config.json").read_text())["latent_dim"] == 3
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["latent_dim"] == 3 and saved["steps_per_execution"] == 4
     assert len(rows(out)) == 1
     ev = subprocess.run([sys.executable, "-m", "vae_course", "evaluate", str(out), "--k", "10",
                          "--examples", "50"], capture_output=True, text=True, env=env, timeout=600)

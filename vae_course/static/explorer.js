@@ -275,14 +275,17 @@ function render({ model, el }) {
     // the kernel reports idle after the previous one, which doubled the time per move.
     model.send({ z: z.slice() });
   }
-  function changed() {
-    requested = performance.now();
+  function drawControls() {
     dims.forEach((d, i) => {
       sliders[i].s.value = z[d];
       sliders[i].out.textContent = z[d].toFixed(2);
     });
     drawPad();
     root.dataset.z = JSON.stringify(z);
+  }
+  function changed() {
+    requested = performance.now();
+    drawControls();
     if (!browser) {
       // a lost reply (kernel restarted, cell re-run) must not block the explorer for good
       if (inflight && performance.now() - sentAt < 2000) queued = true;
@@ -297,6 +300,15 @@ function render({ model, el }) {
     });
   }
   if (!browser) {
+    // Python code set the point (explorer.z = [...]): move the pad and sliders to it, unless
+    // the reader is moving it (then this is the kernel's copy of an older point of theirs)
+    model.on("change:z", () => {
+      const key = JSON.stringify(model.get("z"));
+      if (inflight || queued || key === JSON.stringify(z)) return;
+      z = model.get("z").slice();
+      lastSent = key;
+      drawControls();
+    });
     // Python sets shown_z and image in one message; shown_z changes with every answered point
     model.on("change:shown_z", () => {
       const bytes = toBytes(model.get("image"));
