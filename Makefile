@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: book test unit notebooks bench clean
+.PHONY: book test unit backends notebooks bench clean
 
 # JavaScript the built pages need, from the npm registry, copied to _assets/vendor (served as _static/vendor):
 # MathJax (equations), RequireJS and the widgets HTML manager (standard ipywidgets).
@@ -40,20 +40,37 @@ $(STAMP): pyproject.toml requirements/lock.txt jupyter-config/vae_course.json
 	cp jupyter-config/vae_course.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 	touch $@
 
+# JAX and the CPU build of torch, for the package's tests under the other Keras backends.
+BACKENDS_STAMP := $(VENV)/.backends-installed
+$(BACKENDS_STAMP): $(STAMP) requirements/backends.txt
+	$(PY) -m pip install --quiet -r requirements/backends.txt
+	touch $@
+
 book: $(STAMP) $(VENDOR_STAMP)
 	VAE_COURSE_STATIC=1 $(VENV)/bin/jupyter-book build --all .
 	@echo "Open _build/html/index.html"
 
 # VAE_COURSE_QUICK=1 shortens the chapters' live training cells; everything else is the same.
-test: $(STAMP) $(VENDOR_STAMP)
+# The package's backend-agnostic tests (-m backends) also run under JAX and torch; notebooks
+# stay on TensorFlow.
+test: $(STAMP) $(VENDOR_STAMP) $(BACKENDS_STAMP)
 	VAE_COURSE_QUICK=1 $(PY) -m pytest -q tests
+	KERAS_BACKEND=jax $(PY) -m pytest -q -m backends tests
+	KERAS_BACKEND=torch $(PY) -m pytest -q -m backends tests
 	VAE_COURSE_QUICK=1 $(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=900 book/
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests -m "not slow"
 
-bench: $(STAMP)
+backends: $(BACKENDS_STAMP)
+	for b in tensorflow jax torch; do KERAS_BACKEND=$$b $(PY) -m pytest -q -m backends tests || exit 1; done
+
+bench: $(STAMP) $(BACKENDS_STAMP)
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/input_pipeline.py
+	$(PY) benchmarks/importance_sampling.py
+	$(PY) benchmarks/backend_throughput.py
+	$(PY) benchmarks/book_build.py
 
 clean:
 	rm -rf _build $(VENDOR)

@@ -32,6 +32,18 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def tfd():
+    """tensorflow_probability.distributions, an independent oracle for the closed forms.
+
+    It runs on NumPy inputs under any Keras backend, but needs TensorFlow installed: without
+    it the cross-checks skip and the rest of their module still runs.
+    """
+    return pytest.importorskip(
+        "tensorflow_probability",
+        reason="cross-check against TensorFlow Probability (needs TensorFlow)").distributions
+
+
+@pytest.fixture(scope="session")
 def data_dir():
     value = os.environ.get("VAE_COURSE_DATA")
     if not value or not os.path.isdir(value):

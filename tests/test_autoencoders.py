@@ -57,6 +57,7 @@ def test_linear_autoencoder_has_no_nonlinearity():
 
 
 @pytest.mark.parametrize("upsampling", ["nearest", "transpose"])
+@pytest.mark.backends
 def test_save_load_round_trip(tmp_path, upsampling):
     model = autoencoders.conv_autoencoder(5, upsampling=upsampling, seed=0)
     x = np.random.default_rng(2).random((4, 28, 28, 1)).astype("float32")
@@ -68,6 +69,7 @@ def test_save_load_round_trip(tmp_path, upsampling):
                                atol=1e-6)
 
 
+@pytest.mark.backends
 def test_training_keeps_the_best_epoch_and_lowers_the_error(float_images, tmp_path):
     x_train, x_test, _ = float_images
     model = autoencoders.dense_autoencoder(8, hidden=(64,), seed=0)

@@ -41,3 +41,19 @@ def test_importance_sampling_benchmark_runs_and_prints_its_table(data_dir):
         capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "mnist-conv-latent2" in result.stdout and "peak RSS" in result.stdout
+
+
+def test_backend_throughput_benchmark_runs_under_each_installed_backend(data_dir):
+    import importlib.util
+
+    backends = ["tensorflow"] + [b for b in ("jax", "torch") if importlib.util.find_spec(b)]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "backend_throughput.py"), "--examples", "256",
+         "--backends", ",".join(backends)],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["backend"] for r in rows] == backends
+    assert all(r["images_per_s"] > 0 and r["elbo"] < 0 for r in rows)

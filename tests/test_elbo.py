@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow_probability as tfp
 from keras import ops
 
 from vae_course import configs, losses, networks
@@ -11,14 +10,15 @@ from vae_course.linear_gaussian import LinearGaussian, gaussian_kl, random_gauss
 from vae_course.mlp import mlp_vae
 from vae_course.train import build_model
 
-tfd = tfp.distributions
+
+pytestmark = pytest.mark.backends  # also run under JAX and torch (make test: pytest -m backends)
 
 
-def mvn(mean, cov):
+def mvn(tfd, mean, cov):
     return tfd.MultivariateNormalTriL(mean, np.linalg.cholesky(cov))
 
 
-def test_closed_form_kl_matches_monte_carlo_and_tfp():
+def test_closed_form_kl_matches_monte_carlo_and_tfp(tfd):
     rng = np.random.default_rng(0)
     mu_q, lv_q = rng.normal(size=(1, 3)).astype("float32"), rng.normal(size=(1, 3)).astype("float32")
     mu_p, lv_p = rng.normal(size=(1, 3)).astype("float32"), rng.normal(size=(1, 3)).astype("float32")
@@ -37,11 +37,11 @@ def test_closed_form_kl_matches_monte_carlo_and_tfp():
                                rtol=1e-6)
 
 
-def test_full_covariance_kl_matches_tfp_and_is_zero_only_for_equal_gaussians():
+def test_full_covariance_kl_matches_tfp_and_is_zero_only_for_equal_gaussians(tfd):
     mu_q, cov_q = random_gaussian(3, seed=1)
     mu_p, cov_p = random_gaussian(3, seed=2)
-    q = mvn(mu_q, cov_q)
-    p = mvn(mu_p, cov_p)
+    q = mvn(tfd, mu_q, cov_q)
+    p = mvn(tfd, mu_p, cov_p)
     assert gaussian_kl(mu_q, cov_q, mu_p, cov_p) == pytest.approx(
         float(tfd.kl_divergence(q, p)), rel=1e-8)
     assert gaussian_kl(mu_q, cov_q, mu_q, cov_q) == pytest.approx(0.0, abs=1e-12)
@@ -49,14 +49,14 @@ def test_full_covariance_kl_matches_tfp_and_is_zero_only_for_equal_gaussians():
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_linear_gaussian_elbo_plus_kl_is_log_marginal(seed):
+def test_linear_gaussian_elbo_plus_kl_is_log_marginal(tfd, seed):
     model = LinearGaussian.random(D=6, d=3, sigma=0.7, seed=seed)
     x = model.sample(1, seed=100 + seed)[0][0]
     log_px = model.log_marginal(x)
     # log p(x) by tfp, independently of the closed form used by the class.
     mean, cov = model.marginal()
     assert log_px == pytest.approx(
-        float(mvn(mean, cov).log_prob(x)), abs=1e-9)
+        float(mvn(tfd, mean, cov).log_prob(x)), abs=1e-9)
     for s in range(20):
         mu, cov_q = random_gaussian(3, seed=1000 * seed + s, scale=0.8)
         elbo = model.elbo(x, mu, cov_q)
@@ -70,13 +70,13 @@ def test_linear_gaussian_elbo_plus_kl_is_log_marginal(seed):
     assert abs(mc - elbo) < 4 * se
 
 
-def test_linear_gaussian_posterior_is_bayes_rule():
+def test_linear_gaussian_posterior_is_bayes_rule(tfd):
     model = LinearGaussian.random(D=4, d=2, sigma=0.3, seed=3)
     x = model.sample(1, seed=4)[0][0]
     mean, cov = model.posterior(x)
     z = np.random.default_rng(5).normal(size=(10, 2))
     bayes = model.log_joint(x, z) - model.log_marginal(x)
-    direct = mvn(mean, cov).log_prob(z).numpy()
+    direct = mvn(tfd, mean, cov).log_prob(z).numpy()
     np.testing.assert_allclose(bayes, direct, atol=1e-9)
 
 

@@ -10,6 +10,9 @@ from keras import ops
 from vae_course import flows, iaf, losses, metrics
 
 
+pytestmark = pytest.mark.backends  # also run under JAX and torch (make test: pytest -m backends)
+
+
 def _randomize(layer, rng, scale=0.5):
     for w in layer.weights:
         w.assign(rng.normal(size=w.shape).astype("float32") * scale)
@@ -28,7 +31,7 @@ def _jacobian(fn, z):
 
 
 def _autodiff_jacobian(step, z, h):
-    """Jacobian of one step by the backend's autodiff (TensorFlow or JAX)."""
+    """Jacobian of one step by the backend's autodiff (TensorFlow, JAX or torch)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -42,6 +45,11 @@ def _autodiff_jacobian(step, z, h):
         import jax
 
         return np.asarray(jax.jacfwd(lambda v: step([v, h])[0])(z))[0, :, 0, :]
+    if backend == "torch":
+        import torch
+
+        jac = torch.autograd.functional.jacobian(lambda v: step([v, h])[0], ops.convert_to_tensor(z))
+        return ops.convert_to_numpy(jac)[0, :, 0, :]
     return _jacobian(lambda v: ops.convert_to_numpy(step([v, h])[0]), z)
 
 

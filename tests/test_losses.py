@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
-import tensorflow_probability as tfp
 from keras import ops
 
 from vae_course import losses
 
-tfd = tfp.distributions
+
+pytestmark = pytest.mark.backends  # also run under JAX and torch (make test: pytest -m backends)
+
 rng = np.random.default_rng(0)
 
 
@@ -18,7 +19,7 @@ def test_kl_of_identical_standard_normals_is_zero():
     np.testing.assert_array_equal(np_(losses.kl_standard_normal(zeros, zeros)), 0.0)
 
 
-def test_kl_standard_normal_matches_tfp_and_general_formula():
+def test_kl_standard_normal_matches_tfp_and_general_formula(tfd):
     mean = rng.normal(size=(4, 6)).astype("float32")
     log_var = rng.normal(size=(4, 6)).astype("float32")
     std = np.exp(0.5 * log_var)
@@ -29,7 +30,7 @@ def test_kl_standard_normal_matches_tfp_and_general_formula():
                                rtol=1e-5)
 
 
-def test_kl_normal_matches_tfp_between_two_gaussians():
+def test_kl_normal_matches_tfp_between_two_gaussians(tfd):
     m1, lv1, m2, lv2 = (rng.normal(size=(3, 4)).astype("float32") for _ in range(4))
     expected = tfd.kl_divergence(tfd.Normal(m1, np.exp(0.5 * lv1)),
                                  tfd.Normal(m2, np.exp(0.5 * lv2))).numpy().sum(-1)
@@ -48,7 +49,7 @@ def test_analytic_kl_equals_monte_carlo_mean():
     assert abs(mc.mean() - exact) < 4 * stderr + 1e-4, (mc.mean(), exact, stderr)
 
 
-def test_log_probs_match_tfp():
+def test_log_probs_match_tfp(tfd):
     x = rng.normal(size=(2, 3, 4)).astype("float32")
     mean = rng.normal(size=(2, 3, 4)).astype("float32")
     log_var = rng.normal(size=(2, 3, 4)).astype("float32")

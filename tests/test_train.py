@@ -18,6 +18,7 @@ def rows(run):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.backends
 def test_train_writes_a_complete_run_and_resumes(tmp_path, data_dir):
     run = tmp_path / "run"
     model, history = train(QUICK, run, verbose=0)
@@ -50,6 +51,7 @@ def test_a_different_run_in_the_same_directory_is_refused(tmp_path, data_dir):
     assert before == after
 
 
+@pytest.mark.backends
 def test_a_foreign_non_empty_directory_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunConflictError, match="not empty"):
@@ -57,6 +59,7 @@ def test_a_foreign_non_empty_directory_is_refused(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.backends
 def test_bad_config_values_are_refused():
     with pytest.raises(ValueError, match="latent_dim"):
         QUICK.replace(latent_dim=0)
@@ -89,6 +92,7 @@ def test_cli_trains_and_reports(tmp_path, data_dir):
     assert bad.returncode != 0 and "Valid presets" in bad.stderr
 
 
+@pytest.mark.backends
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, binary_test_images):
     import keras
     import numpy as np

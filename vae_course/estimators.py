@@ -14,7 +14,7 @@ theta = (mu, log_var). One draw z gives one estimate of g:
 
 The functions here return one estimate per draw, shapes (n, d) for mu and for log_var, so
 callers can average any number of them and measure variances. ``f`` maps z (n, d) to (n,);
-its derivative is taken with ``tf.GradientTape`` (TensorFlow backend).
+its derivative is taken with the Keras backend's autodiff (TensorFlow, JAX or torch).
 """
 
 from __future__ import annotations
@@ -37,16 +37,42 @@ def _draw(mu, log_var, n, seed):
 
 
 def _values_and_grads(f, z):
-    """f(z) (n,) and df/dz (n, d) as numpy float64; rows are independent draws."""
-    import tensorflow as tf
+    """f(z) (n,) and df/dz (n, d) as numpy float64; rows are independent draws.
 
-    z = tf.constant(z, dtype=tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(z)
+    The gradient of sum(f(z)) is taken with the Keras backend's own autodiff
+    (``tf.GradientTape``, ``jax.vjp`` or ``torch.autograd``); row i only depends on z[i],
+    so it is df/dz per draw.
+    """
+    import keras
+
+    z = np.asarray(z, np.float32)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        z = tf.constant(z)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            values = f(z)
+            total = tf.reduce_sum(values)
+        grads = tape.gradient(total, z)
+    elif backend == "jax":
+        import jax
+
+        values, vjp = jax.vjp(f, jax.numpy.asarray(z))
+        (grads,) = vjp(jax.numpy.ones_like(values))
+    elif backend == "torch":
+        import torch
+
+        z = keras.ops.convert_to_tensor(z).requires_grad_(True)   # on Keras's device
         values = f(z)
-        total = tf.reduce_sum(values)
-    grads = tape.gradient(total, z)  # row i only depends on z[i], so this is df/dz per draw
-    return np.asarray(values, np.float64), np.asarray(grads, np.float64)
+        (grads,) = torch.autograd.grad(values.sum(), z)
+        values = values.detach()
+    else:
+        raise NotImplementedError(f"Expected the tensorflow, jax or torch Keras backend. "
+                                  f"Received: {backend!r}")
+    return (np.asarray(keras.ops.convert_to_numpy(values), np.float64),
+            np.asarray(keras.ops.convert_to_numpy(grads), np.float64))
 
 
 def score_function(f, mu, log_var, n, seed=0, baseline=0.0):

@@ -163,6 +163,7 @@ class FlowVAE(keras.Model):
 
     def posterior_sample(self, mu, log_var, h, eps):
         """z_T and log q(z_T|x) for base noise ``eps`` (same shape as mu)."""
+        eps = ops.convert_to_tensor(eps, dtype="float32")   # NumPy noise: torch needs a tensor
         z0 = mu + ops.exp(0.5 * log_var) * eps
         log_q0 = losses.standard_normal_log_prob(eps) - 0.5 * ops.sum(
             ops.reshape(log_var, (ops.shape(log_var)[0], -1)), axis=-1)

@@ -13,18 +13,29 @@ from keras import ops
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _tensors(*args):
+    """Arguments as backend tensors, so NumPy inputs work under every backend.
+
+    Under torch, ``ndarray - Tensor`` (NumPy on the left of an operator) raises a TypeError;
+    converting first keeps every operator between tensors.
+    """
+    return tuple(ops.convert_to_tensor(a) for a in args)
+
+
 def _sum_except_batch(t):
     return ops.sum(ops.reshape(t, (ops.shape(t)[0], -1)), axis=-1)
 
 
 def gaussian_log_prob(x, mean, log_var):
     """log N(x; mean, diag(exp(log_var))), summed over all but the first axis -> (batch,)."""
+    x, mean, log_var = _tensors(x, mean, log_var)
     return _sum_except_batch(
         -0.5 * (LOG_2PI + log_var + ops.square(x - mean) * ops.exp(-log_var)))
 
 
 def standard_normal_log_prob(z):
     """log N(z; 0, I) -> (batch,)."""
+    (z,) = _tensors(z)
     return _sum_except_batch(-0.5 * (LOG_2PI + ops.square(z)))
 
 
@@ -34,17 +45,20 @@ def bernoulli_log_prob(x, logits):
     ``x``: targets in {0, 1} (or in [0, 1]: then it is minus the binary cross-entropy).
     Written as ``x * logits - softplus(logits)``, which is stable for large |logits|.
     """
+    x, logits = _tensors(x, logits)
     return _sum_except_batch(x * logits - ops.softplus(logits))
 
 
 def kl_standard_normal(z_mean, z_log_var):
     """KL(N(z_mean, exp(z_log_var)) || N(0, I)) in closed form -> (batch,)."""
+    z_mean, z_log_var = _tensors(z_mean, z_log_var)
     return 0.5 * _sum_except_batch(
         ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var)
 
 
 def kl_normal(mean_q, log_var_q, mean_p, log_var_p):
     """KL(N(mean_q, exp(log_var_q)) || N(mean_p, exp(log_var_p))), diagonal -> (batch,)."""
+    mean_q, log_var_q, mean_p, log_var_p = _tensors(mean_q, log_var_q, mean_p, log_var_p)
     return 0.5 * _sum_except_batch(
         log_var_p - log_var_q
         + (ops.exp(log_var_q) + ops.square(mean_q - mean_p)) * ops.exp(-log_var_p)
@@ -91,6 +105,7 @@ def _discretized_logistic_log_probs(x, mean, log_scale):
     computed in log space with expm1, which stays accurate both for narrow bins (a - b small)
     and in the tails. The bin of 0 is (-inf, b'] and the bin of 255 is [a', inf).
     """
+    x, mean, log_scale = _tensors(x, mean, log_scale)
     inv_scale = ops.exp(-log_scale)
     centered = x - mean
     plus = inv_scale * (centered + BIN_HALF_WIDTH)
@@ -110,6 +125,7 @@ def mixture_params(params, nr_mix):
     ``logits`` (b, h, w, nr_mix); the other three (b, h, w, 3, nr_mix). ``coeffs`` are in
     (-1, 1): G's mean moves with R, and B's with R and G (Salimans et al., 2017).
     """
+    (params,) = _tensors(params)
     shape = ops.shape(params)
     logits = params[..., :nr_mix]
     rest = ops.reshape(params[..., nr_mix:], (shape[0], shape[1], shape[2], 3, 3 * nr_mix))
@@ -157,6 +173,7 @@ def bernoulli_256_log_prob(x, logits):
 
     ``x``: uint8 levels (or integer-valued floats in [0, 255]); ``logits``: the decoder output.
     """
+    (logits,) = _tensors(logits)
     a = logits / 255.0
     t = ops.cast(x, "float32") / 255.0
     # log sum_{j=0}^{255} exp(a j) = log((exp(256 a) - 1) / (exp(a) - 1)), written stably

@@ -339,6 +339,23 @@ def _precision(mixed: bool):
         keras.mixed_precision.set_global_policy(previous)
 
 
+def enable_determinism():
+    """Deterministic kernels for the current Keras backend (bit-for-bit repeatable CPU runs).
+
+    TensorFlow: op determinism; torch: deterministic algorithms; JAX needs nothing on CPU
+    (XLA's CPU kernels give the same bits run to run).
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+
 def mirrored_strategy():
     """``tf.distribute.MirroredStrategy`` over all GPUs or, with none, all logical CPU devices.
 
@@ -376,9 +393,7 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
     done = prepare_run_dir(out_dir, config)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+        enable_determinism()
     train_data, x_test = data_arrays if data_arrays is not None else load_data(config)
     jit = {"auto": "auto", "on": True, "off": False}[config.jit_compile]
 
