@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from _table import print_table  # noqa: E402
 from vae_course import data, metrics, pretrained  # noqa: E402
 
 
@@ -53,12 +54,8 @@ def main(argv=None):
               f"{seconds:.0f} s", flush=True)
     header = ("model", "images", f"IS-NLL (K={args.k})", "wall time", "decodes/s",
               "peak RSS", "growth")
-    table = [header] + [(r[0], f"{r[1]:,}", f"{-r[2]:.2f}", f"{r[3]:.0f} s", f"{r[4]:,.0f}",
-                         f"{r[5]:,.0f} MiB", f"{r[6]:,.0f} MiB") for r in rows]
-    widths = [max(len(t[i]) for t in table) for i in range(len(header))]
-    print()
-    for t in table:
-        print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    print_table(header, [(r[0], f"{r[1]:,}", f"{-r[2]:.2f}", f"{r[3]:.0f} s", f"{r[4]:,.0f}",
+                          f"{r[5]:,.0f} MiB", f"{r[6]:,.0f} MiB") for r in rows])
     return 0
 
 

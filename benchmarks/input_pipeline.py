@@ -25,7 +25,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras.src.trainers.data_adapters import get_data_adapter  # noqa: E402
 
-from vae_course import configs, data, train  # noqa: E402
+from _table import print_table  # noqa: E402
+from vae_course import configs, train  # noqa: E402
 
 
 def pipeline_rate(train_data, batch_size, epochs=2, seed=0):
@@ -69,12 +70,8 @@ def main(argv=None):
         rows.append((f"{name} ({kind}, batch {config.batch_size})", fed, used))
         print(f"  {rows[-1][0]}: pipeline {fed:,.0f} img/s, model {used:,.0f} img/s", flush=True)
     header = ("input", "pipeline alone (img/s)", "model trains (img/s)", "ratio")
-    table = [header] + [(r[0], f"{r[1]:,.0f}", f"{r[2]:,.0f}", f"{r[1] / r[2]:.0f}x")
-                        for r in rows]
-    widths = [max(len(t[i]) for t in table) for i in range(4)]
-    print()
-    for t in table:
-        print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    print_table(header, [(r[0], f"{r[1]:,.0f}", f"{r[2]:,.0f}", f"{r[1] / r[2]:.0f}x")
+                         for r in rows])
     return 0
 
 

@@ -31,6 +31,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from _table import print_table  # noqa: E402
 from vae_course import configs, data, metrics, models  # noqa: E402
 
 
@@ -155,10 +156,7 @@ def main(argv=None):
          f"{rec_rate / ref_rate:.2f}", f"{rec[-1][2]:.2f}", f"{rec[-1][1]:.0f}"),
     ]
     header = ("trainer", "images/s", "ratio", f"test ELBO @{args.epochs} ep", "train s")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
-    print()
-    for r in [header] + rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print_table(header, rows)
     print()
     if reach is None:
         print(f"mnist-conv did not reach the reference's {args.epochs}-epoch test ELBO "
