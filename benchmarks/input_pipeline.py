@@ -1,14 +1,14 @@
 """Does the input pipeline keep up? Images/s it delivers alone, against what the model trains.
 
-The trainer (``vae_course.train``) feeds ``fit`` NumPy arrays, one epoch at a time: each
-epoch's order (and, for dynamic binarization, its fresh binary draw) is made by
-``train.epoch_data`` in NumPy, then Keras's array adapter slices batches into a
-``tf.data`` pipeline with prefetching. This benchmark times exactly those two steps with no
-model behind them, and, in the same run, the training rate of the model that consumes them
-(a timed epoch after a warm-up one). A GPU trains faster than these 2 CPU cores; the ratio says
+The trainer (``vae_course.train``) feeds ``fit`` one epoch at a time: each epoch's order
+(and, for dynamic binarization, its fresh binary draw) is made by ``train.epoch_data`` in
+NumPy, then ``train.whole_batches`` turns it into a ``tf.data`` pipeline of whole batches
+with prefetching. This benchmark times exactly those two steps with no model behind them,
+and, in the same run, the training rate of the model that consumes them (a timed epoch after
+a warm-up one). A GPU trains faster than these 2 CPU cores; the ratio says
 how much faster it may be before the input becomes the bottleneck.
 
-Uses Keras's internal ``get_data_adapter`` (what ``fit`` calls). TensorFlow backend.
+TensorFlow backend.
 Usage: ``python benchmarks/input_pipeline.py [--quick]``.
 """
 
@@ -22,21 +22,18 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras.src.trainers.data_adapters import get_data_adapter  # noqa: E402
 
 from _table import print_table  # noqa: E402
 from vae_course import configs, train  # noqa: E402
 
 
 def pipeline_rate(train_data, batch_size, epochs=2, seed=0):
-    """Images/s of epoch_data + Keras's array adapter iterated to the end, no model."""
+    """Images/s of the trainer's input (epoch_data, whole_batches) iterated to the end, no model."""
     n, start = 0, time.perf_counter()
     for epoch in range(epochs):
-        x = train.epoch_data(train_data, seed, epoch)
-        adapter = get_data_adapter(x, batch_size=batch_size, shuffle=False)
-        for batch in adapter.get_tf_dataset():
-            n += int(batch[0].shape[0]) if isinstance(batch, tuple) else int(batch.shape[0])
+        x = train.whole_batches(train.epoch_data(train_data, seed, epoch), batch_size, dataset=True)
+        for batch in x:
+            n += int(batch.shape[0])
     return n / (time.perf_counter() - start)
 
 
@@ -45,12 +42,14 @@ def model_rate(config, train_data, images):
     keras.utils.set_random_seed(config.seed)
     model = train.build_model(config)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=False,
-                  steps_per_execution=config.steps_per_execution)
+                  steps_per_execution=config.steps_per_call)
     x = train.epoch_data(train_data, config.seed, 0)[:images]
-    model.fit(x[: 4 * config.batch_size], batch_size=config.batch_size, epochs=1, verbose=0)
+    model.fit(train.whole_batches(x[: 4 * config.batch_size], config.batch_size, dataset=True),
+              epochs=1, verbose=0)
+    x = train.whole_batches(x, config.batch_size, dataset=True)
     start = time.perf_counter()
-    model.fit(x, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0)
-    return len(x) / (time.perf_counter() - start)
+    model.fit(x, epochs=1, shuffle=False, verbose=0)
+    return images // config.batch_size * config.batch_size / (time.perf_counter() - start)
 
 
 def main(argv=None):

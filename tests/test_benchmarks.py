@@ -16,12 +16,14 @@ def test_train_throughput_benchmark_runs_and_prints_its_table(tmp_path, data_dir
         capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "reference loop (tutorial), batch 32" in result.stdout
-    assert "package fit, mnist-conv preset" in result.stdout
+    assert "package trainer, mnist-conv preset" in result.stdout
+    assert "package trainer, tutorial settings, batch 32" in result.stdout
     import json
 
     numbers = json.loads(out.read_text())
     assert all(v > 0 for v in numbers["images_per_s"].values())
     assert len(numbers["reference"]) == 2 and len(numbers["recommended"]) == 2
+    assert {len(v) for v in numbers["block_seconds"].values()} == {3}   # --quick: 3 rounds
 
 
 def test_input_pipeline_benchmark_runs_and_prints_its_table(data_dir):

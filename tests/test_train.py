@@ -285,3 +285,38 @@ def test_an_iaf_run_resumes(tmp_path, data_dir):
     assert [int(r["epoch"]) for r in history] == [1, 2]
     with pytest.raises(Exception, match="different architecture"):
         load_checkpoint(run, config.replace(flow_steps=1))
+
+
+@pytest.mark.backends
+def test_whole_batches_trims_each_epoch_to_full_batches():
+    import numpy as np
+
+    from vae_course.train import epoch_order, whole_batches
+
+    x = np.arange(100, dtype="float32").reshape(100, 1)
+    assert whole_batches(x, 32).shape == (96, 1)
+    assert whole_batches(x, 25).shape == (100, 1)
+    assert whole_batches(x[:10], 32).shape == (10, 1)   # fewer than a batch: one batch of all
+    # the left-out images change with the epoch's order
+    left_out = [set(epoch_order(100, 0, e)[96:]) for e in range(3)]
+    assert left_out[0] != left_out[1] and left_out[1] != left_out[2]
+
+
+def test_whole_batches_gives_tensorflow_a_static_batch_dimension():
+    import numpy as np
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.data")
+    from vae_course.train import whole_batches
+
+    batches = whole_batches(np.zeros((100, 28, 28, 1), "float32"), 32, dataset=True)
+    assert tuple(batches.element_spec.shape) == (32, 28, 28, 1)
+    assert sum(int(b.shape[0]) for b in batches) == 96
+
+
+@pytest.mark.backends
+def test_steps_per_execution_defaults_to_16_and_to_1_when_mirrored():
+    assert QUICK.steps_per_execution is None and QUICK.steps_per_call == 16
+    assert QUICK.replace(steps_per_execution=4).steps_per_call == 4
+    assert QUICK.replace(strategy="mirrored").steps_per_call == 1

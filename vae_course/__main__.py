@@ -33,7 +33,8 @@ def _parser():
                    help="'mirrored': tf.distribute.MirroredStrategy over all GPUs, the global "
                         "batch split across them")
     t.add_argument("--steps-per-execution", type=int,
-                   help="training steps per compiled call (default 1)")
+                   help="training steps per compiled call (default 16; 1 with --strategy "
+                        "mirrored)")
     t.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser("evaluate", help="test ELBO and importance-sampled NLL of a run or a "

@@ -37,8 +37,8 @@ class TrainConfig:
     strategy: str = "default"         # "default" (one device) or "mirrored": tf.distribute's
                                       # MirroredStrategy over all GPUs (else all logical CPUs),
                                       # each batch_size batch split across them
-    steps_per_execution: int = 1      # training steps per compiled call (fewer Python round
-                                      # trips per epoch; same updates)
+    steps_per_execution: int | None = None  # training steps per compiled call (same updates);
+                                      # None: 16, or 1 with strategy "mirrored"
     hidden_units: int | None = None   # mlp only: units per hidden layer (None: 400)
     hidden_layers: int | None = None  # mlp only: hidden layers in each network (None: 2)
     flow_steps: int = 0               # cifar-conv only: IAF steps after the Gaussian (0: none)
@@ -62,7 +62,7 @@ class TrainConfig:
             (self.strategy in ("default", "mirrored"), "strategy 'default' or 'mirrored'",
              self.strategy),
             # Keras 3.15's TensorFlow trainer fails (a graph placeholder error) when both are on
-            (self.strategy != "mirrored" or self.steps_per_execution == 1,
+            (self.strategy != "mirrored" or self.steps_per_execution in (None, 1),
              "steps_per_execution 1 with strategy 'mirrored'",
              (self.strategy, self.steps_per_execution)),
         ]
@@ -71,6 +71,8 @@ class TrainConfig:
                              ("batch_size", 1, 65_536), ("flow_steps", 0, 64), ("nr_mix", 1, 32),
                              ("steps_per_execution", 1, 100_000)]:
             value = getattr(self, name)
+            if name == "steps_per_execution" and value is None:
+                continue
             ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
             checks.append((ok, f"{name} an integer in [{lo}, {hi}]", value))
         for name in ("hidden_units", "hidden_layers"):
@@ -88,6 +90,13 @@ class TrainConfig:
         for ok, expected, received in checks:
             if not ok:
                 raise ValueError(f"Expected {expected}. Received: {received!r}")
+
+    @property
+    def steps_per_call(self) -> int:
+        """``steps_per_execution`` as used: 16 unless set (1 with strategy "mirrored")."""
+        if self.steps_per_execution is not None:
+            return self.steps_per_execution
+        return 1 if self.strategy == "mirrored" else 16
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

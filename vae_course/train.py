@@ -309,6 +309,26 @@ def epoch_data(train_data, seed: int, epoch: int):
     return train_data[epoch_order(len(train_data), seed, epoch)]
 
 
+def whole_batches(x, batch_size: int, dataset: bool = False):
+    """One epoch's images ``x`` (in training order) cut to whole batches, as ``fit`` gets them.
+
+    The last ``len(x) % batch_size`` images are left out (with fewer images than one batch,
+    the one batch is all of them). Each epoch has its own order, so they are other images
+    every epoch. Every step then has the same batch shape; ``dataset=True`` (TensorFlow only)
+    returns a ``tf.data`` pipeline of those batches (prefetched), whose static batch dimension lets
+    TensorFlow compile a tighter step: with ``steps_per_execution`` 16 it trains batch-32
+    MNIST about 10% faster than the same arrays given to ``fit`` (benchmarks/train_throughput.py).
+    """
+    batch_size = min(batch_size, len(x))
+    x = x[:len(x) - len(x) % batch_size]
+    if not dataset:
+        return x
+    import tensorflow as tf
+
+    batches = tf.data.Dataset.from_tensor_slices(x).batch(batch_size, drop_remainder=True)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
 def epoch_frame(model, x_fixed, z_fixed):
     """One uint8 image: originals (row 1), their reconstructions (row 2), samples (rows 3-4)."""
     z_mean, _ = model.encode(x_fixed)
@@ -400,11 +420,11 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
     with _precision(config.mixed_precision), distribution_scope(config.strategy):
         if done:
             model = load_checkpoint(out_dir, config)
-            model.steps_per_execution = config.steps_per_execution   # may differ on resume
+            model.steps_per_execution = config.steps_per_call   # may differ on resume
         else:
             model = build_model(config)
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit,
-                          steps_per_execution=config.steps_per_execution)
+                          steps_per_execution=config.steps_per_call)
         state = json.loads((out_dir / "state.json").read_text()) if done else {}
         rng = np.random.default_rng(config.seed)
         x_fixed = x_test[:8]
@@ -420,10 +440,13 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
             if isinstance(train_data, np.ndarray):
                 train_data = model.check_inputs(train_data)   # once, not every epoch
             # One fit() per epoch on that epoch's own order: resumable exactly (see epoch_data).
+            as_dataset = keras.backend.backend() == "tensorflow" and config.strategy == "default"
             for epoch in range(done, config.epochs):
-                model.fit(epoch_data(train_data, config.seed, epoch),
-                          batch_size=config.batch_size, shuffle=False, epochs=epoch + 1,
-                          initial_epoch=epoch, **fit_kwargs)
+                x_epoch = whole_batches(epoch_data(train_data, config.seed, epoch),
+                                        config.batch_size, dataset=as_dataset)
+                batching = {} if as_dataset else dict(batch_size=config.batch_size)
+                model.fit(x_epoch, shuffle=False, epochs=epoch + 1, initial_epoch=epoch,
+                          **batching, **fit_kwargs)
                 if model.stop_training or recorder.diverged_at is not None:
                     break
         elif done < config.epochs:   # any other dataset (e.g. a PyDataset) as it is
