@@ -27,8 +27,10 @@ def card_rows(page: str):
     """(live-cells text, [slow-cell texts]) from a chapter's built HTML."""
     text = html.unescape(re.sub(r"<[^>]+>", " ", page))
     text = re.sub(r"\s+", " ", text)
+    text = text.replace(" | ", " ").replace("| ", "")   # table cells, rendered or not
     live = re.search(r"live cells (\d+ cells, [\d.]+ s of wall time)", text)
-    slow = re.findall(r"slow cell ([\d.]+ s: .+?)(?= slow cell | quick mode )", text)
+    slow = [row.strip(" |") for row in
+            re.findall(r"slow cell ([\d.]+ s: .+?)(?= slow cell | quick mode )", text)]
     return (live.group(1) if live else "?"), slow
 
 

@@ -46,3 +46,7 @@ def test_conv_vae_chapter_renders_with_its_figures(built_book):
     for expected in ("test ELBO (all 10,000 images)", "IS log-likelihood", "closed form"):
         assert expected in html, expected
     assert (built_book / "index.html").exists()
+    # the reproducibility card (Markdown output) renders as a table, not as a line of pipes
+    tables = re.findall(r"<table.*?</table>", html, re.S)
+    assert any("live cells" in t and "slow cell" in t for t in tables)
+    assert "|—|" not in html and "|---|" not in html
