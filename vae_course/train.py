@@ -305,7 +305,11 @@ def epoch_data(train_data, seed: int, epoch: int):
     """
     if isinstance(train_data, data.DynamicBinarization):
         train_data.set_epoch(epoch)
-        return np.concatenate([train_data[i][0] for i in range(len(train_data))])
+        out = np.empty(train_data.probs.shape, "float32")   # filled in place: no concatenate
+        for i in range(len(train_data)):
+            (batch,) = train_data[i]
+            out[i * train_data.batch_size:i * train_data.batch_size + len(batch)] = batch
+        return out
     return train_data[epoch_order(len(train_data), seed, epoch)]
 
 
