@@ -316,7 +316,10 @@ def test_whole_batches_gives_tensorflow_a_static_batch_dimension():
 
 
 @pytest.mark.backends
-def test_steps_per_execution_defaults_to_16_and_to_1_when_mirrored():
-    assert QUICK.steps_per_execution is None and QUICK.steps_per_call == 16
+def test_steps_per_execution_defaults_to_16_and_to_1_when_mirrored_or_under_torch():
+    import keras
+
+    default = 1 if keras.backend.backend() == "torch" else 16
+    assert QUICK.steps_per_execution is None and QUICK.steps_per_call == default
     assert QUICK.replace(steps_per_execution=4).steps_per_call == 4
     assert QUICK.replace(strategy="mirrored").steps_per_call == 1

@@ -34,7 +34,7 @@ def _parser():
                         "batch split across them")
     t.add_argument("--steps-per-execution", type=int,
                    help="training steps per compiled call (default 16; 1 with --strategy "
-                        "mirrored)")
+                        "mirrored and under the torch backend)")
     t.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser("evaluate", help="test ELBO and importance-sampled NLL of a run or a "

@@ -38,7 +38,7 @@ class TrainConfig:
                                       # MirroredStrategy over all GPUs (else all logical CPUs),
                                       # each batch_size batch split across them
     steps_per_execution: int | None = None  # training steps per compiled call (same updates);
-                                      # None: 16, or 1 with strategy "mirrored"
+                                      # None: 16 (1 when mirrored, and under torch)
     hidden_units: int | None = None   # mlp only: units per hidden layer (None: 400)
     hidden_layers: int | None = None  # mlp only: hidden layers in each network (None: 2)
     flow_steps: int = 0               # cifar-conv only: IAF steps after the Gaussian (0: none)
@@ -93,10 +93,13 @@ class TrainConfig:
 
     @property
     def steps_per_call(self) -> int:
-        """``steps_per_execution`` as used: 16 unless set (1 with strategy "mirrored")."""
+        """``steps_per_execution`` as used: 16 unless set; 1 with strategy "mirrored" and under
+        the torch backend (Keras 3.15's torch trainer takes only 1)."""
         if self.steps_per_execution is not None:
             return self.steps_per_execution
-        return 1 if self.strategy == "mirrored" else 16
+        import keras
+
+        return 1 if self.strategy == "mirrored" or keras.backend.backend() == "torch" else 16
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
