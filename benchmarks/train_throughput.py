@@ -76,21 +76,28 @@ class ReferenceRun:
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
         self.model, self.train_step, self.x_test = model, train_step, x_test
-        self.dataset = tf.data.Dataset.from_tensor_slices(x_train).shuffle(len(x_train)).batch(32)
+        self.x_train = x_train
+        self.dataset = None   # the tutorial's pipeline over x_train, made on the first epoch
         self.elapsed, self.curve = 0.0, []
 
-    def block(self, x):
-        """Train on ``x`` the same way (its own shuffled batches of 32); return the seconds."""
+    @staticmethod
+    def batches(x):
+        return tf.data.Dataset.from_tensor_slices(x).shuffle(len(x)).batch(32)
+
+    def run(self, dataset):
         start = time.perf_counter()
-        for batch in tf.data.Dataset.from_tensor_slices(x).shuffle(len(x)).batch(32):
+        for batch in dataset:
             self.train_step(batch)
         return time.perf_counter() - start
 
+    def block(self, x):
+        """Train on ``x`` the same way (its own shuffled batches of 32); return the seconds."""
+        return self.run(self.batches(x))
+
     def epoch(self):
-        start = time.perf_counter()
-        for batch in self.dataset:
-            self.train_step(batch)
-        took = time.perf_counter() - start
+        if self.dataset is None:   # made once and reshuffled every pass, as the tutorial does
+            self.dataset = self.batches(self.x_train)
+        took = self.run(self.dataset)
         self.elapsed += took
         self.curve.append((len(self.curve) + 1, self.elapsed, test_elbo(self.model, self.x_test)))
         print(f"  {'reference':12s} epoch {len(self.curve):2d}  {self.elapsed:7.1f} s  "
@@ -107,9 +114,9 @@ class PackageRun:
     def __init__(self, config, x_train, x_test, label, arrays=False):
         keras.utils.set_random_seed(config.seed)
         self.model = models.conv_vae(config.latent_dim, kl=config.kl, seed=config.seed)
-        self.steps = 1 if arrays else config.steps_per_call
         self.model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                           jit_compile=False, steps_per_execution=self.steps)
+                           jit_compile=False,
+                           steps_per_execution=1 if arrays else config.steps_per_call)
         self.config, self.x_train, self.x_test = config, x_train, x_test
         self.label, self.arrays = label, arrays
         self.elapsed, self.curve = 0.0, []
@@ -124,12 +131,7 @@ class PackageRun:
 
     def epoch(self):
         epoch = len(self.curve)
-        x = train.whole_batches(train.epoch_data(self.x_train, self.config.seed, epoch),
-                                self.config.batch_size, dataset=not self.arrays)
-        batching = dict(batch_size=self.config.batch_size) if self.arrays else {}
-        start = time.perf_counter()
-        self.model.fit(x, epochs=1, shuffle=False, verbose=0, **batching)
-        took = time.perf_counter() - start
+        took = self.block(train.epoch_data(self.x_train, self.config.seed, epoch))
         self.elapsed += took
         self.curve.append((epoch + 1, self.elapsed, test_elbo(self.model, self.x_test)))
         print(f"  {self.label:12s} epoch {epoch + 1:2d}  {self.elapsed:7.1f} s  "
@@ -219,7 +221,7 @@ def main(argv=None):
           f"{block:,} images, each against the reference's block of the same round (the "
           f"reference ran {rate['reference']:,.0f} img/s in them); middle half of the rounds: " + ", ".join(
               f"{k} {np.percentile(r, 25):.2f}-{np.percentile(r, 75):.2f}"
-              for k, r in ratios.items()) + f"; rounds with ratio >= 1: " + ", ".join(
+              for k, r in ratios.items()) + "; rounds with ratio >= 1: " + ", ".join(
               f"{k} {int(np.sum(r >= 1))}/{len(r)}" for k, r in ratios.items()))
     if reach is None:
         print(f"mnist-conv did not reach the reference's {args.epochs}-epoch test ELBO "
