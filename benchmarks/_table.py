@@ -1,4 +1,9 @@
-"""The benchmarks' one table printer: left-aligned columns, two spaces apart, a blank line before."""
+"""What the benchmarks share: one table printer, and how to spot an epoch the host capped."""
+
+# This machine's host sometimes caps it at one CPU's worth of time for a while. A timed block
+# that got no more CPU time than wall time (CPU time / wall time below this) ran capped;
+# training here keeps about 1.6-2.0 CPUs busy otherwise.
+CAPPED_UTILIZATION = 1.25
 
 
 def print_table(header, rows):

@@ -11,15 +11,19 @@ Measured in one run, on one machine, same model and data:
    images/s. The three train fresh models in turn on the same blocks of ``--block`` images,
    ``--rounds`` times after a warm-up block, so that the machine's minute-to-minute speed (it
    varies by +-10% here) hits all three alike; the ratio is the geometric mean of the
-   per-round ratios. Every block is one ``fit`` call: more calls than the trainer makes (one
-   per epoch), so the package's figure is, if anything, low;
+   per-round ratios, with a bootstrap 95% interval. Every block is one ``fit`` call: more calls
+   than the trainer makes (one per epoch), so the package's figure is, if anything, low.
+   The host sometimes caps this machine at one CPU's worth of time for a while (a capped block
+   uses no more CPU time than wall time, and both CPUs sit half idle); the ratio is also given
+   over the rounds in which no contender was capped, i.e. over the rounds that had two cores;
 3. the package's recommended preset (``mnist-conv``): wall time until the test ELBO reaches
    the reference's 10-epoch value, as a fraction of the reference's wall time, and the test
    ELBO after 10 epochs.
 
 Test ELBOs are the analytic-KL estimate on all 10,000 statically binarized test images
 (same expectation as the tutorial's estimator). Training time excludes the
-evaluations. Usage: ``python benchmarks/train_throughput.py [--epochs 10] [--quick]``.
+evaluations. Usage: ``python benchmarks/train_throughput.py [--epochs 10] [--quick]``;
+``--epochs 0`` runs the batch-32 comparison only.
 """
 
 from __future__ import annotations
@@ -37,8 +41,31 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _table import print_table  # noqa: E402
+from _table import CAPPED_UTILIZATION, print_table  # noqa: E402
 from vae_course import configs, data, metrics, models, train  # noqa: E402
+
+
+class Stopwatch:
+    """Wall time and this process's CPU time (all its threads) of a ``with`` block."""
+
+    def __enter__(self):
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
+def geometric_mean_with_interval(ratios, resamples=10_000, seed=0):
+    """Geometric mean of paired ratios and its bootstrap 95% interval (percentile method)."""
+    logs = np.log(np.asarray(ratios, dtype=float))
+    if len(logs) == 0:
+        return float("nan"), (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = logs[rng.integers(0, len(logs), size=(resamples, len(logs)))].mean(axis=1)
+    low, high = np.exp(np.percentile(means, [2.5, 97.5]))
+    return float(np.exp(logs.mean())), (float(low), float(high))
 
 
 def test_elbo(model, x_test):
@@ -85,19 +112,19 @@ class ReferenceRun:
         return tf.data.Dataset.from_tensor_slices(x).shuffle(len(x)).batch(32)
 
     def run(self, dataset):
-        start = time.perf_counter()
-        for batch in dataset:
-            self.train_step(batch)
-        return time.perf_counter() - start
+        with Stopwatch() as clock:
+            for batch in dataset:
+                self.train_step(batch)
+        return clock
 
     def block(self, x):
-        """Train on ``x`` the same way (its own shuffled batches of 32); return the seconds."""
+        """Train on ``x`` the same way (its own shuffled batches of 32); a ``Stopwatch``."""
         return self.run(self.batches(x))
 
     def epoch(self):
         if self.dataset is None:   # made once and reshuffled every pass, as the tutorial does
             self.dataset = self.batches(self.x_train)
-        took = self.run(self.dataset)
+        took = self.run(self.dataset).wall
         self.elapsed += took
         self.curve.append((len(self.curve) + 1, self.elapsed, test_elbo(self.model, self.x_test)))
         print(f"  {'reference':12s} epoch {len(self.curve):2d}  {self.elapsed:7.1f} s  "
@@ -122,16 +149,16 @@ class PackageRun:
         self.elapsed, self.curve = 0.0, []
 
     def block(self, x):
-        """One ``fit`` call on ``x`` (already in order), cut to whole batches; the seconds."""
+        """One ``fit`` call on ``x`` (already in order), cut to whole batches; a ``Stopwatch``."""
         x = train.whole_batches(x, self.config.batch_size, dataset=not self.arrays)
         batching = dict(batch_size=self.config.batch_size) if self.arrays else {}
-        start = time.perf_counter()
-        self.model.fit(x, epochs=1, shuffle=False, verbose=0, **batching)
-        return time.perf_counter() - start
+        with Stopwatch() as clock:
+            self.model.fit(x, epochs=1, shuffle=False, verbose=0, **batching)
+        return clock
 
     def epoch(self):
         epoch = len(self.curve)
-        took = self.block(train.epoch_data(self.x_train, self.config.seed, epoch))
+        took = self.block(train.epoch_data(self.x_train, self.config.seed, epoch)).wall
         self.elapsed += took
         self.curve.append((epoch + 1, self.elapsed, test_elbo(self.model, self.x_test)))
         print(f"  {self.label:12s} epoch {epoch + 1:2d}  {self.elapsed:7.1f} s  "
@@ -146,17 +173,49 @@ def first_time_reaching(curve, target):
     return None
 
 
+def time_to_target(args, x_train, x_test, n, tutorial, recommended):
+    """10 epochs each: the tutorial's loop, then the recommended preset, with test ELBOs."""
+    print(f"\n{args.epochs} epochs each on {n:,} images, test ELBO after every epoch:")
+    ref = ReferenceRun(x_train, x_test)
+    for _ in range(args.epochs):
+        ref.epoch()
+    rec = PackageRun(recommended, x_train, x_test, "mnist-conv")
+    for _ in range(args.epochs):
+        rec.epoch()
+
+    ref_time, target = ref.curve[-1][1], ref.curve[-1][2]
+    ref_rate = n * args.epochs / ref_time
+    rec_rate = n // recommended.batch_size * recommended.batch_size * args.epochs / rec.elapsed
+    reach = first_time_reaching(rec.curve, target)
+    print_table(("trainer", "images/s", "ratio", f"test ELBO @{args.epochs} ep", "train s"), [
+        ("reference loop (tutorial), batch 32", f"{ref_rate:,.0f}", "1.00",
+         f"{target:.2f}", f"{ref_time:.0f}"),
+        (f"package trainer, mnist-conv preset (batch {recommended.batch_size})",
+         f"{rec_rate:,.0f}", f"{rec_rate / ref_rate:.2f}", f"{rec.curve[-1][2]:.2f}",
+         f"{rec.elapsed:.0f}")])
+    if reach is None:
+        print(f"mnist-conv did not reach the reference's {args.epochs}-epoch test ELBO "
+              f"({target:.2f}) in {args.epochs} epochs")
+    else:
+        print(f"time to the reference's {args.epochs}-epoch test ELBO ({target:.2f}): reference "
+              f"{ref_time:.0f} s, mnist-conv {reach:.0f} s = {reach / ref_time:.2f} of the "
+              f"reference's time")
+    return {"reference": ref.curve, "recommended": rec.curve,
+            "epoch_images_per_s": {"reference": ref_rate, "recommended": rec_rate},
+            "time_to_target_fraction": None if reach is None else reach / ref_time}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--rounds", type=int, default=None,
-                   help="rounds of the paired batch-32 comparison (default 30; --quick: 3)")
+                   help="rounds of the paired batch-32 comparison (default 40; --quick: 3)")
     p.add_argument("--block", type=int, default=None,
                    help="images each contender trains on per round (default 4,096; --quick: 256)")
     p.add_argument("--quick", action="store_true", help="a smoke run on 1,024 images")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
-    args.rounds = args.rounds or (3 if args.quick else 30)
+    args.rounds = args.rounds or (3 if args.quick else 40)
     args.block = args.block or (256 if args.quick else 4096)
 
     (x_train_u8, _), (x_test_u8, _) = data.load_mnist()
@@ -175,73 +234,56 @@ def main(argv=None):
                   "trainer": PackageRun(tutorial, x_train, x_test, "trainer@32"),
                   "arrays": PackageRun(tutorial, x_train, x_test, "arrays@32", arrays=True)}
     block = min(args.block, n) // 32 * 32
-    times = {k: [] for k in contenders}
+    wall = {k: [] for k in contenders}
+    cpu = {k: [] for k in contenders}
     rng = np.random.default_rng(0)
     for i in range(args.rounds + 1):
         x = x_train[rng.permutation(n)[:block]]
         for name, run in contenders.items():
-            seconds = run.block(x)
+            clock = run.block(x)
             if i:
-                times[name].append(seconds)
+                wall[name].append(clock.wall)
+                cpu[name].append(clock.cpu)
         if i:
             print(f"  round {i:2d}: " + ", ".join(
-                f"{k} {block / t:,.0f} img/s" for k, t in ((k, v[-1]) for k, v in times.items())),
-                flush=True)
-    ratios = {k: np.array(times["reference"]) / np.array(times[k]) for k in ("trainer", "arrays")}
-    paired = {k: float(np.exp(np.mean(np.log(r)))) for k, r in ratios.items()}
-    rate = {k: block * args.rounds / sum(v) for k, v in times.items()}
+                f"{k} {block / wall[k][-1]:,.0f} img/s ({cpu[k][-1] / wall[k][-1]:.1f} CPUs)"
+                for k in contenders), flush=True)
+    wall = {k: np.array(v) for k, v in wall.items()}
+    utilization = {k: np.array(cpu[k]) / wall[k] for k in contenders}
+    capped = np.any([u < CAPPED_UTILIZATION for u in utilization.values()], axis=0)
+    ratios = {k: wall["reference"] / wall[k] for k in ("trainer", "arrays")}
+    paired = {k: geometric_mean_with_interval(r) for k, r in ratios.items()}
+    two_cores = {k: geometric_mean_with_interval(r[~capped]) for k, r in ratios.items()}
+    rate = {k: block * args.rounds / v.sum() for k, v in wall.items()}
 
-    # 10 epochs each: the tutorial's loop, then the recommended preset, with test ELBOs
-    ref = ReferenceRun(x_train, x_test)
-    for _ in range(args.epochs):
-        ref.epoch()
-    rec = PackageRun(recommended, x_train, x_test, "mnist-conv")
-    for _ in range(args.epochs):
-        rec.epoch()
+    rows = [(f"package trainer, tutorial settings, batch 32 ({tutorial.steps_per_call} steps/call)",
+             "trainer"), ("same, arrays batched by Keras's fit (1 step/call)", "arrays")]
+    print(f"\nbatch 32, paired: {args.rounds} rounds of {block:,} images; the reference ran "
+          f"{rate['reference']:,.0f} img/s in them. Ratio = reference time / contender time, "
+          f"geometric mean [bootstrap 95% interval]; 'two cores' = the {int(np.sum(~capped))} "
+          f"rounds in which no contender was capped to one CPU ({int(np.sum(capped))} were).")
+    print_table(("contender", "img/s", "ratio, all rounds", "ratio, two cores",
+                 "rounds >= 1", "median CPUs busy"),
+                [(label, f"{rate[k]:,.0f}", f"{paired[k][0]:.3f} [{paired[k][1][0]:.3f}, "
+                  f"{paired[k][1][1]:.3f}]", f"{two_cores[k][0]:.3f} [{two_cores[k][1][0]:.3f}, "
+                  f"{two_cores[k][1][1]:.3f}]", f"{int(np.sum(ratios[k] >= 1))}/{args.rounds}",
+                  f"{np.median(utilization[k]):.2f}") for label, k in rows])
+    print(f"median CPUs busy, reference: {np.median(utilization['reference']):.2f}")
+    results = {"block_seconds": {k: v.tolist() for k, v in wall.items()},
+               "block_cpu_seconds": cpu, "block_images": block,
+               "capped_rounds": np.flatnonzero(capped).tolist(),
+               "paired_ratio": {k: v[0] for k, v in paired.items()},
+               "paired_ratio_interval": {k: v[1] for k, v in paired.items()},
+               "two_core_ratio": {k: v[0] for k, v in two_cores.items()},
+               "two_core_ratio_interval": {k: v[1] for k, v in two_cores.items()},
+               "images_per_s": {"reference_bs32_blocks": rate["reference"],
+                                "trainer_bs32": rate["trainer"], "arrays_bs32": rate["arrays"]}}
 
-    ref_time, target = ref.curve[-1][1], ref.curve[-1][2]
-    ref_rate = n * args.epochs / ref_time
-    rec_rate = n // recommended.batch_size * recommended.batch_size * args.epochs / rec.elapsed
-    reach = first_time_reaching(rec.curve, target)
-
-    rows = [
-        ("reference loop (tutorial), batch 32", f"{ref_rate:,.0f}", "1.00",
-         f"{target:.2f}", f"{ref_time:.0f}"),
-        (f"package trainer, tutorial settings, batch 32 ({tutorial.steps_per_call} steps/call)",
-         f"{rate['trainer']:,.0f}", f"{paired['trainer']:.2f}", "-", "-"),
-        ("same, arrays batched by Keras's fit (1 step/call)",
-         f"{rate['arrays']:,.0f}", f"{paired['arrays']:.2f}", "-", "-"),
-        (f"package trainer, mnist-conv preset (batch {recommended.batch_size})",
-         f"{rec_rate:,.0f}", f"{rec_rate / ref_rate:.2f}", f"{rec.curve[-1][2]:.2f}",
-         f"{rec.elapsed:.0f}"),
-    ]
-    header = ("trainer", "images/s", "ratio", f"test ELBO @{args.epochs} ep", "train s")
-    print_table(header, rows)
-    print(f"\nbatch-32 ratios (rows 2-3): geometric mean over {args.rounds} rounds of "
-          f"{block:,} images, each against the reference's block of the same round (the "
-          f"reference ran {rate['reference']:,.0f} img/s in them); middle half of the rounds: " + ", ".join(
-              f"{k} {np.percentile(r, 25):.2f}-{np.percentile(r, 75):.2f}"
-              for k, r in ratios.items()) + "; rounds with ratio >= 1: " + ", ".join(
-              f"{k} {int(np.sum(r >= 1))}/{len(r)}" for k, r in ratios.items()))
-    if reach is None:
-        print(f"mnist-conv did not reach the reference's {args.epochs}-epoch test ELBO "
-              f"({target:.2f}) in {args.epochs} epochs")
-    else:
-        print(f"time to the reference's {args.epochs}-epoch test ELBO ({target:.2f}): reference "
-              f"{ref_time:.0f} s, mnist-conv {reach:.0f} s = {reach / ref_time:.2f} of the "
-              f"reference's time")
+    if args.epochs:
+        results.update(time_to_target(args, x_train, x_test, n, tutorial, recommended))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"reference": ref.curve, "recommended": rec.curve,
-                       "block_seconds": times, "block_images": block,
-                       "paired_ratio": paired,
-                       "images_per_s": {"reference": ref_rate,
-                                        "reference_bs32_blocks": rate["reference"],
-                                        "trainer_bs32": rate["trainer"],
-                                        "arrays_bs32": rate["arrays"],
-                                        "recommended": rec_rate},
-                       "time_to_target_fraction": None if reach is None else reach / ref_time},
-                      f, indent=1)
+            json.dump(results, f, indent=1)
     return 0
 
 

@@ -24,6 +24,21 @@ def test_train_throughput_benchmark_runs_and_prints_its_table(tmp_path, data_dir
     assert all(v > 0 for v in numbers["images_per_s"].values())
     assert len(numbers["reference"]) == 2 and len(numbers["recommended"]) == 2
     assert {len(v) for v in numbers["block_seconds"].values()} == {3}   # --quick: 3 rounds
+    assert {len(v) for v in numbers["block_cpu_seconds"].values()} == {3}
+    assert all(v > 0 for v in numbers["epoch_images_per_s"].values())
+    low, high = numbers["paired_ratio_interval"]["trainer"]
+    assert low <= numbers["paired_ratio"]["trainer"] <= high
+
+
+def test_train_throughput_interval_brackets_the_geometric_mean():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from train_throughput import geometric_mean_with_interval
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert geometric_mean_with_interval([2.0, 2.0, 2.0]) == (2.0, (2.0, 2.0))
+    mean, (low, high) = geometric_mean_with_interval([1.0, 4.0] * 10)
+    assert abs(mean - 2.0) < 1e-12 and 1.0 < low < 2.0 < high < 4.0
 
 
 def test_input_pipeline_benchmark_runs_and_prints_its_table(data_dir):
@@ -51,7 +66,7 @@ def test_backend_throughput_benchmark_runs_under_each_installed_backend(data_dir
     backends = ["tensorflow"] + [b for b in ("jax", "torch") if importlib.util.find_spec(b)]
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "backend_throughput.py"), "--examples", "256",
-         "--backends", ",".join(backends)],
+         "--backends", ",".join(backends), "--rounds", "1"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
     import json
