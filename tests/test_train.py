@@ -313,6 +313,26 @@ def test_whole_batches_gives_tensorflow_a_static_batch_dimension():
     batches = whole_batches(np.zeros((100, 28, 28, 1), "float32"), 32, dataset=True)
     assert tuple(batches.element_spec.shape) == (32, 28, 28, 1)
     assert sum(int(b.shape[0]) for b in batches) == 96
+    # the batches are the array's, in order (uint8 too: the IAF trains on raw CIFAR bytes)
+    x = np.arange(100 * 3, dtype="uint8").reshape(100, 3)
+    got = np.concatenate([b.numpy() for b in whole_batches(x, 32, dataset=True)])
+    np.testing.assert_array_equal(got, x[:96])
+
+
+def test_epoch_data_draws_dynamic_binarization_the_same_on_any_number_of_threads(mnist):
+    import numpy as np
+
+    from vae_course import data
+    from vae_course.train import epoch_data
+
+    (x_train, _), _ = mnist
+    seq = data.DynamicBinarization(x_train[:1050], batch_size=100, seed=7)   # a short last batch
+    for epoch in (0, 3):
+        got = epoch_data(seq, 7, epoch)   # batches drawn on a thread pool
+        seq.set_epoch(epoch)
+        one_by_one = np.concatenate([seq[i][0] for i in range(len(seq))])
+        assert got.dtype == np.float32 and got.shape == (1050, 28, 28, 1)
+        np.testing.assert_array_equal(got, one_by_one)
 
 
 @pytest.mark.backends

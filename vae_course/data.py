@@ -243,7 +243,15 @@ class DynamicBinarization(_py_dataset_base()):
 
     def __getitem__(self, index):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        # The draw depends only on (seed, epoch, batch index): repeatable in any call order.
+        out = np.empty((len(idx),) + self.probs.shape[1:], "float32")
+        return (self.draw_into(index, out),)
+
+    def draw_into(self, index, out):
+        """Write batch ``index``'s fresh binary draw into ``out`` (float32) and return it.
+
+        The draw depends only on (seed, epoch, batch index): repeatable in any call order, and
+        from several threads at once (NumPy releases the GIL for the draw and the compare)."""
+        idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         probs = self.probs[idx]
-        return ((rng.random(probs.shape, dtype=np.float32) < probs).astype("float32"),)
+        return np.less(rng.random(probs.shape, dtype=np.float32), probs, out=out)

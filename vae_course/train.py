@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import keras
@@ -306,9 +307,11 @@ def epoch_data(train_data, seed: int, epoch: int):
     if isinstance(train_data, data.DynamicBinarization):
         train_data.set_epoch(epoch)
         out = np.empty(train_data.probs.shape, "float32")   # filled in place: no concatenate
-        for i in range(len(train_data)):
-            (batch,) = train_data[i]
-            out[i * train_data.batch_size:i * train_data.batch_size + len(batch)] = batch
+        b = train_data.batch_size
+        # Each batch has its own generator, so the draw is the same from any number of threads.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            list(pool.map(lambda i: train_data.draw_into(i, out[i * b:(i + 1) * b]),
+                          range(len(train_data))))
         return out
     return train_data[epoch_order(len(train_data), seed, epoch)]
 
@@ -321,8 +324,8 @@ def whole_batches(x, batch_size: int, dataset: bool = False):
     every epoch. Every step then has the same batch shape; ``dataset=True`` (TensorFlow only)
     returns a ``tf.data`` pipeline of those batches (prefetched), whose static batch dimension lets
     TensorFlow compile a tighter step: with ``steps_per_execution`` 16 it trains batch-32
-    MNIST about 15% faster than the same arrays given to ``fit``, and as fast as the
-    TensorFlow tutorial's hand-written loop (benchmarks/train_throughput.py).
+    MNIST about 15% faster than the same arrays given to ``fit``, and about 10% faster than
+    the TensorFlow tutorial's hand-written loop on two cores (benchmarks/train_throughput.py).
     """
     batch_size = min(batch_size, len(x))
     x = x[:len(x) - len(x) % batch_size]
@@ -330,8 +333,10 @@ def whole_batches(x, batch_size: int, dataset: bool = False):
         return x
     import tensorflow as tf
 
-    batches = tf.data.Dataset.from_tensor_slices(x).batch(batch_size, drop_remainder=True)
-    return batches.prefetch(tf.data.AUTOTUNE)
+    # Sliced a batch at a time (not an image at a time, then re-batched): same batches, about
+    # 100x fewer dataset elements.
+    x = np.reshape(x, (-1, batch_size) + tuple(np.shape(x)[1:]))
+    return tf.data.Dataset.from_tensor_slices(x).prefetch(tf.data.AUTOTUNE)
 
 
 def epoch_frame(model, x_fixed, z_fixed):
