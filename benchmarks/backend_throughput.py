@@ -8,8 +8,9 @@ warm-up epoch (compilation), then one timed epoch. A Keras backend is fixed per 
 each backend runs in its own subprocess: ``--rounds`` rounds of one process per backend in
 turn. "CPUs busy" is the process's CPU time over wall time: about 1.0 means the host capped
 the machine to one CPU during that epoch (it does so from time to time here); each backend's
-row is its fastest epoch among the rounds that had two cores (among all, if none did). Usage: ``python benchmarks/backend_throughput.py
-[--backends tensorflow,jax,torch] [--examples 10000] [--rounds 5]``.
+row is its fastest epoch among the rounds that had two cores (among all, if none did).
+Usage: ``python benchmarks/backend_throughput.py [--backends tensorflow,jax,torch]
+[--examples 10000] [--rounds 5]``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-from _table import CAPPED_UTILIZATION, print_table
+from _table import CAPPED_UTILIZATION, Stopwatch, print_table
 
 
 def measure(examples, batch_size):
@@ -40,11 +40,10 @@ def measure(examples, batch_size):
     steps = configs.TrainConfig(batch_size=batch_size).steps_per_call
     model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps)
     model.fit(x, epochs=1, shuffle=False, verbose=0, **batching)   # warm-up: compile
-    start, cpu = time.perf_counter(), time.process_time()
-    history = model.fit(x, epochs=1, shuffle=False, verbose=0, **batching).history
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"backend": keras.backend.backend(), "seconds": seconds, "steps_per_call": steps,
-            "images_per_s": images / seconds, "cpus_busy": cpu / seconds,
+    with Stopwatch() as clock:
+        history = model.fit(x, epochs=1, shuffle=False, verbose=0, **batching).history
+    return {"backend": keras.backend.backend(), "seconds": clock.wall, "steps_per_call": steps,
+            "images_per_s": images / clock.wall, "cpus_busy": clock.cpu / clock.wall,
             "elbo": float(np.mean(history["elbo"]))}
 
 
@@ -84,6 +83,7 @@ def main():
                   r["steps_per_call"], f"{r['rounds_with_two_cores']}/{r['rounds']}")
                  for r in rows])
     print(json.dumps(rows))
+
 
 if __name__ == "__main__":
     main()

@@ -41,20 +41,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _table import CAPPED_UTILIZATION, print_table  # noqa: E402
+from _table import CAPPED_UTILIZATION, Stopwatch, print_table  # noqa: E402
 from vae_course import configs, data, metrics, models, train  # noqa: E402
-
-
-class Stopwatch:
-    """Wall time and this process's CPU time (all its threads) of a ``with`` block."""
-
-    def __enter__(self):
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self._wall
-        self.cpu = time.process_time() - self._cpu
 
 
 def geometric_mean_with_interval(ratios, resamples=10_000, seed=0):

@@ -242,16 +242,16 @@ class DynamicBinarization(_py_dataset_base()):
         self.set_epoch(self.epoch + 1)
 
     def __getitem__(self, index):
-        idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        out = np.empty((len(idx),) + self.probs.shape[1:], "float32")
-        return (self.draw_into(index, out),)
+        return (self.draw(index),)
 
-    def draw_into(self, index, out):
-        """Write batch ``index``'s fresh binary draw into ``out`` (float32) and return it.
+    def draw(self, index, out=None):
+        """Batch ``index``'s fresh binary draw (float32), written into ``out`` when given.
 
         The draw depends only on (seed, epoch, batch index): repeatable in any call order, and
         from several threads at once (NumPy releases the GIL for the draw and the compare)."""
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         probs = self.probs[idx]
+        if out is None:
+            out = np.empty(probs.shape, "float32")
         return np.less(rng.random(probs.shape, dtype=np.float32), probs, out=out)

@@ -310,7 +310,7 @@ def epoch_data(train_data, seed: int, epoch: int):
         b = train_data.batch_size
         # Each batch has its own generator, so the draw is the same from any number of threads.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            list(pool.map(lambda i: train_data.draw_into(i, out[i * b:(i + 1) * b]),
+            list(pool.map(lambda i: train_data.draw(i, out[i * b:(i + 1) * b]),
                           range(len(train_data))))
         return out
     return train_data[epoch_order(len(train_data), seed, epoch)]
