@@ -2,7 +2,7 @@
 
 Same model (``models.conv_vae(latent_dim=2)``, Adam 1e-3), same data (the first 10,000
 statically binarized MNIST training images), batch 64, fed as ``vae_course.train`` feeds
-each backend (whole batches from ``train.whole_batches``: a ``tf.data`` pipeline under
+each backend (whole batches from ``pipeline.whole_batches``: a ``tf.data`` pipeline under
 TensorFlow, arrays otherwise; ``TrainConfig.steps_per_call`` steps per compiled call): one
 warm-up epoch (compilation), then one timed epoch. A Keras backend is fixed per process, so
 each backend runs in its own subprocess: ``--rounds`` rounds of one process per backend in
@@ -28,11 +28,11 @@ def measure(examples, batch_size):
     import keras
     import numpy as np
 
-    from vae_course import configs, data, models, train
+    from vae_course import configs, data, models, pipeline
 
     (x_train, _), _ = data.load_mnist()
     tf_data = keras.backend.backend() == "tensorflow"
-    x = train.whole_batches(data.binarize_static(x_train[:examples]), batch_size, dataset=tf_data)
+    x = pipeline.whole_batches(data.binarize_static(x_train[:examples]), batch_size, dataset=tf_data)
     batching = {} if tf_data else dict(batch_size=batch_size)
     images = examples // batch_size * batch_size
     keras.utils.set_random_seed(0)

@@ -1,8 +1,8 @@
 """Does the input pipeline keep up? Images/s it delivers alone, against what the model trains.
 
 The trainer (``vae_course.train``) feeds ``fit`` one epoch at a time: each epoch's order
-(and, for dynamic binarization, its fresh binary draw) is made by ``train.epoch_data`` in
-NumPy, then ``train.whole_batches`` turns it into a ``tf.data`` pipeline of whole batches
+(and, for dynamic binarization, its fresh binary draw) is made by ``pipeline.epoch_data`` in
+NumPy, then ``pipeline.whole_batches`` turns it into a ``tf.data`` pipeline of whole batches
 with prefetching. This benchmark times exactly those two steps with no model behind them,
 and, in the same run, the training rate of the model that consumes them (timed ``fit`` calls
 after a warm-up one). Each rate is the fastest of ``--repeats`` timings: this machine's host
@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from _table import print_table  # noqa: E402
-from vae_course import configs, train  # noqa: E402
+from vae_course import configs, factory, pipeline  # noqa: E402
 
 
 def pipeline_rate(train_data, batch_size, epochs=3, seed=0):
@@ -40,7 +40,7 @@ def pipeline_rate(train_data, batch_size, epochs=3, seed=0):
     rates = []
     for epoch in range(epochs):
         start = time.perf_counter()
-        x = train.whole_batches(train.epoch_data(train_data, seed, epoch), batch_size, dataset=True)
+        x = pipeline.whole_batches(pipeline.epoch_data(train_data, seed, epoch), batch_size, dataset=True)
         n = int(x.reduce(tf.constant(0), lambda total, batch: total + tf.shape(batch)[0]))
         rates.append(n / (time.perf_counter() - start))
     return max(rates)
@@ -50,13 +50,13 @@ def model_rate(config, train_data, images, repeats=3):
     """Images/s the model trains: the fastest of ``repeats`` fit calls on ``images`` examples,
     after a warm-up call."""
     keras.utils.set_random_seed(config.seed)
-    model = train.build_model(config)
+    model = factory.build_model(config)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=False,
                   steps_per_execution=config.steps_per_call)
-    x = train.epoch_data(train_data, config.seed, 0)[:images]
-    model.fit(train.whole_batches(x[: 4 * config.batch_size], config.batch_size, dataset=True),
+    x = pipeline.epoch_data(train_data, config.seed, 0)[:images]
+    model.fit(pipeline.whole_batches(x[: 4 * config.batch_size], config.batch_size, dataset=True),
               epochs=1, verbose=0)
-    x = train.whole_batches(x, config.batch_size, dataset=True)
+    x = pipeline.whole_batches(x, config.batch_size, dataset=True)
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -76,7 +76,7 @@ def main(argv=None):
         config = configs.get_preset(name)
         if args.quick:
             config = config.replace(train_examples=1024, test_examples=256)
-        train_data, _ = train.load_data(config)
+        train_data, _ = pipeline.load_data(config)
         images = 1024 if args.quick else (8192 if config.dataset == "mnist" else 1024)
         repeats = 1 if args.quick else args.repeats
         fed = pipeline_rate(train_data, config.batch_size, epochs=repeats)

@@ -6,7 +6,7 @@ Measured in one run, on one machine, same model and data:
    ``tf.function`` with ``GradientTape``, batch 32, Adam 1e-4, single-sample Monte Carlo ELBO),
    10 epochs, test ELBO after every epoch;
 2. at batch 32, the package's trainer path at the tutorial's settings (``vae_course.train``:
-   whole batches of static shape from ``train.whole_batches``, 16 steps per compiled call),
+   whole batches of static shape from ``pipeline.whole_batches``, 16 steps per compiled call),
    and the same arrays handed to ``fit`` for Keras to batch, against the reference: ratios of
    images/s. The three train fresh models in turn on the same blocks of ``--block`` images,
    ``--rounds`` times after a warm-up block, so that the machine's minute-to-minute speed (it
@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from _table import CAPPED_UTILIZATION, Stopwatch, print_table  # noqa: E402
-from vae_course import configs, data, metrics, models, train  # noqa: E402
+from vae_course import configs, data, metrics, models, pipeline, train  # noqa: E402
 
 
 def geometric_mean_with_interval(ratios, resamples=10_000, seed=0):
@@ -56,7 +56,7 @@ def geometric_mean_with_interval(ratios, resamples=10_000, seed=0):
     return float(np.exp(logs.mean())), (float(low), float(high))
 
 
-def test_elbo(model, x_test):
+def mean_test_elbo(model, x_test):
     return float(np.mean(metrics.elbo(model, x_test, batch_size=1000)))
 
 
@@ -114,7 +114,8 @@ class ReferenceRun:
             self.dataset = self.batches(self.x_train)
         took = self.run(self.dataset).wall
         self.elapsed += took
-        self.curve.append((len(self.curve) + 1, self.elapsed, test_elbo(self.model, self.x_test)))
+        self.curve.append((len(self.curve) + 1, self.elapsed,
+                           mean_test_elbo(self.model, self.x_test)))
         print(f"  {'reference':12s} epoch {len(self.curve):2d}  {self.elapsed:7.1f} s  "
               f"test ELBO {self.curve[-1][2]:8.2f}", flush=True)
         return took
@@ -138,7 +139,7 @@ class PackageRun:
 
     def block(self, x):
         """One ``fit`` call on ``x`` (already in order), cut to whole batches; a ``Stopwatch``."""
-        x = train.whole_batches(x, self.config.batch_size, dataset=not self.arrays)
+        x = pipeline.whole_batches(x, self.config.batch_size, dataset=not self.arrays)
         batching = dict(batch_size=self.config.batch_size) if self.arrays else {}
         with Stopwatch() as clock:
             self.model.fit(x, epochs=1, shuffle=False, verbose=0, **batching)
@@ -146,9 +147,9 @@ class PackageRun:
 
     def epoch(self):
         epoch = len(self.curve)
-        took = self.block(train.epoch_data(self.x_train, self.config.seed, epoch)).wall
+        took = self.block(pipeline.epoch_data(self.x_train, self.config.seed, epoch)).wall
         self.elapsed += took
-        self.curve.append((epoch + 1, self.elapsed, test_elbo(self.model, self.x_test)))
+        self.curve.append((epoch + 1, self.elapsed, mean_test_elbo(self.model, self.x_test)))
         print(f"  {self.label:12s} epoch {epoch + 1:2d}  {self.elapsed:7.1f} s  "
               f"test ELBO {self.curve[-1][2]:8.2f}", flush=True)
         return took

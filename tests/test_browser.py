@@ -95,8 +95,8 @@ def wait_shown(page, index, timeout=20_000):
 def expected_rgba(name, z):
     from vae_course import pretrained, widgets
 
-    adapter = widgets._Adapter(pretrained.load(name))
-    img = (np.clip(adapter.decode(np.asarray(z, "float32")[None])[0], 0, 1) * 255).round()
+    model = pretrained.load(name)
+    img = (np.clip(widgets._decode(model, np.asarray(z, "float32")[None])[0], 0, 1) * 255).round()
     return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img
 
 
@@ -118,6 +118,7 @@ def served_book(built_book):
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_static_book_explorer_decodes_in_the_browser_offline(browser, served_book):
     outside = []
     page = offline_page(browser, outside)
@@ -148,6 +149,7 @@ def test_static_book_explorer_decodes_in_the_browser_offline(browser, served_boo
     assert not outside, f"the page tried to reach the network: {outside[:5]}"
 
 
+@pytest.mark.slow
 def test_chapter_pages_stay_light(built_book):
     """Each explorer (state with the decoder's weights, scatter image, front-end) adds < 2 MB."""
     import re
@@ -205,6 +207,7 @@ def jupyter_lab(tmp_path_factory):
         proc.kill()
 
 
+@pytest.mark.slow
 def test_jupyterlab_explorer_decodes_in_the_kernel(browser, jupyter_lab):
     url, token = jupyter_lab
     outside = []

@@ -23,7 +23,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from vae_course import configs, data, layers, losses, models, train
+from vae_course import configs, data, execution, layers, losses, models, train
 """
 
 SAME_LOSS = """
@@ -36,7 +36,7 @@ x = np.asarray(__import__("numpy").load(PATH))
 
 def run(strategy):
     keras.utils.set_random_seed(0)
-    with train.distribution_scope(strategy) as s:
+    with execution.distribution_scope(strategy) as s:
         model = models.conv_vae(2, seed=0)
         model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=False)
         h = model.fit(x, batch_size=64, epochs=2, shuffle=False, verbose=0)

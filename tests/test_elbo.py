@@ -7,8 +7,8 @@ from keras import ops
 
 from vae_course import configs, losses, networks
 from vae_course.linear_gaussian import LinearGaussian, gaussian_kl, random_gaussian
-from vae_course.mlp import mlp_vae
-from vae_course.train import build_model
+from vae_course.models import mlp_vae
+from vae_course.factory import build_model
 
 
 pytestmark = pytest.mark.backends  # also run under JAX and torch (make test: pytest -m backends)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from vae_course import flows, iaf, losses, metrics
+from vae_course import cifar, flows, losses, metrics, networks
 
 
 pytestmark = pytest.mark.backends  # also run under JAX and torch (make test: pytest -m backends)
@@ -138,7 +138,7 @@ def test_single_logistic_sub_pixel_sums_to_one(mean, log_scale):
 def test_uniform_model_is_exactly_8_bits_per_dim():
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("uint8")
     nll = -ops.convert_to_numpy(losses.uniform_8bit_log_prob(x)).astype("float64")
-    np.testing.assert_allclose(metrics.bits_per_dim(nll, iaf.DIMS), 8.0, rtol=1e-6)
+    np.testing.assert_allclose(losses.bits_per_dim(nll, cifar.DIMS), 8.0, rtol=1e-6)
 
 
 def test_bernoulli_cross_entropy_is_not_normalized_over_256_levels():
@@ -154,7 +154,7 @@ def images():
 
 
 def test_flow_vae_round_trip(tmp_path, images):
-    model = iaf.cifar_vae(latent_dim=8, flow_steps=2, nr_mix=2, width=8, seed=3)
+    model = cifar.cifar_vae(latent_dim=8, flow_steps=2, nr_mix=2, width=8, seed=3)
     model(images)
     for layer in model.steps:   # the flow starts near the identity; make it do something
         _randomize(layer, np.random.default_rng(2), scale=0.1)
@@ -173,13 +173,13 @@ def test_flow_vae_round_trip(tmp_path, images):
 
 
 def test_flow_vae_trains_and_reports_bits_per_dim(images):
-    model = iaf.cifar_vae(latent_dim=8, flow_steps=2, nr_mix=1, width=8, seed=0)
+    model = cifar.cifar_vae(latent_dim=8, flow_steps=2, nr_mix=1, width=8, seed=0)
     model.compile(keras.optimizers.Adam(3e-3))
     before = model.evaluate(images, batch_size=8, verbose=0, return_dict=True)
     model.fit(np.repeat(images, 8, axis=0), batch_size=16, epochs=3, verbose=0)
     after = model.evaluate(images, batch_size=8, verbose=0, return_dict=True)
     assert after["bpd"] < before["bpd"]
-    assert after["bpd"] == pytest.approx(-after["elbo"] / (iaf.DIMS * math.log(2)), rel=1e-5)
+    assert after["bpd"] == pytest.approx(-after["elbo"] / (cifar.DIMS * math.log(2)), rel=1e-5)
     elbo = metrics.elbo(model, images)
     ll = metrics.log_likelihood(model, images, k=16)
     assert elbo.shape == ll.shape == (8,)
@@ -187,7 +187,7 @@ def test_flow_vae_trains_and_reports_bits_per_dim(images):
 
 
 def test_flow_vae_rejects_float_images_with_a_hint(images):
-    model = iaf.cifar_vae(latent_dim=4, width=8, nr_mix=1)
+    model = cifar.cifar_vae(latent_dim=4, width=8, nr_mix=1)
     with pytest.raises(ValueError, match="uint8.*Received dtype float32.*original uint8"):
         model.fit(images.astype("float32") / 255.0, epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"shape \(n, 32, 32, 3\).*Received x of shape \(8, 28"):
@@ -196,7 +196,7 @@ def test_flow_vae_rejects_float_images_with_a_hint(images):
 
 def test_flow_needs_a_context():
     with pytest.raises(ValueError, match="context"):
-        iaf.FlowVAE(iaf.build_cifar_encoder(4, 0, 8), iaf.build_cifar_decoder(4, 1, 8),
+        cifar.FlowVAE(networks.build_cifar_encoder(4, 0, 8), networks.build_cifar_decoder(4, 1, 8),
                     flow_steps=1)
 
 
@@ -240,4 +240,4 @@ def test_iaf_step_on_latent_maps_is_triangular_in_channel_major_order(reverse):
 ])
 def test_bad_model_arguments_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        iaf.cifar_vae(**kwargs)
+        cifar.cifar_vae(**kwargs)

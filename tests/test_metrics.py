@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from vae_course import metrics, models
+from vae_course import losses, metrics, models
 
 
 @pytest.fixture(scope="module")
@@ -99,4 +99,4 @@ def test_bad_k_is_refused(tiny_model, binary_test_images):
 
 @pytest.mark.backends
 def test_bits_per_dim():
-    assert metrics.bits_per_dim(3072 * np.log(2) * 8, 3072) == pytest.approx(8.0)
+    assert losses.bits_per_dim(3072 * np.log(2) * 8, 3072) == pytest.approx(8.0)

@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 
 from vae_course import estimators, losses
-from vae_course.mlp import mlp_vae
+from vae_course.models import mlp_vae
 
 
 pytestmark = pytest.mark.backends  # also run under JAX and torch (make test: pytest -m backends)

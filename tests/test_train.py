@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from vae_course import configs
-from vae_course.train import RunConflictError, TrainingDivergedError, train
+from vae_course.runs import RunConflictError
+from vae_course.train import TrainingDivergedError, train
 
 QUICK = configs.get_preset("quick").replace(train_examples=512, test_examples=128, epochs=2,
                                              batch_size=64)
@@ -212,7 +213,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, data_dir):
 
 
 def test_an_altered_or_missing_checkpoint_is_refused_and_kept(tmp_path, data_dir):
-    from vae_course.train import CheckpointError
+    from vae_course.runs import CheckpointError
 
     run = tmp_path / "run"
     config = QUICK.replace(epochs=1)
@@ -230,7 +231,7 @@ def test_an_altered_or_missing_checkpoint_is_refused_and_kept(tmp_path, data_dir
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path, data_dir):
-    from vae_course.train import CheckpointError, load_checkpoint
+    from vae_course.runs import CheckpointError, load_checkpoint
 
     run = tmp_path / "run"
     train(QUICK.replace(epochs=1), run, verbose=0)
@@ -273,7 +274,7 @@ def test_the_cool_down_trains_the_last_epochs_at_a_tenth_of_the_rate(tmp_path, d
 
 def test_an_iaf_run_resumes(tmp_path, data_dir):
     """FlowVAE's flow layers build on first call: a resumed IAF run is not a 'different model'."""
-    from vae_course.train import load_checkpoint
+    from vae_course.runs import load_checkpoint
 
     config = configs.get_preset("cifar-quick").replace(epochs=1, train_examples=128,
                                                       test_examples=64)
@@ -291,7 +292,7 @@ def test_an_iaf_run_resumes(tmp_path, data_dir):
 def test_whole_batches_trims_each_epoch_to_full_batches():
     import numpy as np
 
-    from vae_course.train import epoch_order, whole_batches
+    from vae_course.pipeline import epoch_order, whole_batches
 
     x = np.arange(100, dtype="float32").reshape(100, 1)
     assert whole_batches(x, 32).shape == (96, 1)
@@ -308,7 +309,7 @@ def test_whole_batches_gives_tensorflow_a_static_batch_dimension():
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("tf.data")
-    from vae_course.train import whole_batches
+    from vae_course.pipeline import whole_batches
 
     batches = whole_batches(np.zeros((100, 28, 28, 1), "float32"), 32, dataset=True)
     assert tuple(batches.element_spec.shape) == (32, 28, 28, 1)
@@ -323,7 +324,7 @@ def test_epoch_data_draws_dynamic_binarization_the_same_on_any_number_of_threads
     import numpy as np
 
     from vae_course import data
-    from vae_course.train import epoch_data
+    from vae_course.pipeline import epoch_data
 
     (x_train, _), _ = mnist
     seq = data.DynamicBinarization(x_train[:1050], batch_size=100, seed=7)   # a short last batch

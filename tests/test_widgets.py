@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from vae_course import iaf, pretrained, widgets
+from vae_course import cifar, pretrained, widgets
 
 NODE = shutil.which("node")
 
@@ -35,26 +35,25 @@ console.log(JSON.stringify({{ out, ms: (performance.now() - t0) / zs.length }}))
 @pytest.mark.parametrize("name", ["mnist-conv-latent2", "mnist-conv-ae-2", "mnist-mlp-latent2"])
 def test_the_browser_decoder_equals_keras(name, tmp_path):
     model = pretrained.load(name)
-    adapter = widgets._Adapter(model)
-    spec = widgets.decoder_spec(model.decoder, adapter.output)
-    zs = np.random.default_rng(0).normal(size=(5, adapter.size)).astype("float32") * 2
-    got = np.array(js_decode(spec, zs, tmp_path)["out"]).reshape((5,) + adapter.image_shape)
-    np.testing.assert_allclose(got, adapter.decode(zs), atol=2e-5)
+    spec = widgets.decoder_spec(model.decoder, model.pixel_output)
+    size = int(np.prod(model.latent_shape))
+    zs = np.random.default_rng(0).normal(size=(5, size)).astype("float32") * 2
+    got = np.array(js_decode(spec, zs, tmp_path)["out"]).reshape((5,) + model.image_shape)
+    np.testing.assert_allclose(got, widgets._decode(model, zs), atol=2e-5)
 
 
 @pytest.mark.skipif(NODE is None, reason="needs Node.js")
 def test_the_browser_decoder_equals_keras_for_the_cifar_mixture(tmp_path):
-    model = iaf.cifar_vae(latent_dim=4, width=8, seed=0)
+    model = cifar.cifar_vae(latent_dim=4, width=8, seed=0)
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
     model(images)
     rng = np.random.default_rng(1)
     for w in model.decoder.weights:   # non-trivial weights: couplings and clipping matter
         w.assign(rng.normal(size=w.shape).astype("float32") * 0.3)
-    adapter = widgets._Adapter(model)
     spec = widgets.decoder_spec(model.decoder, "mixture1")
-    zs = rng.normal(size=(3, adapter.size)).astype("float32")
+    zs = rng.normal(size=(3, int(np.prod(model.latent_shape)))).astype("float32")
     got = np.array(js_decode(spec, zs, tmp_path)["out"]).reshape((3, 32, 32, 3))
-    np.testing.assert_allclose(got, adapter.decode(zs), atol=2e-5)
+    np.testing.assert_allclose(got, widgets._decode(model, zs), atol=2e-5)
 
 
 def test_unsupported_layers_are_named():

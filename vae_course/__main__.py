@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _parser():
@@ -61,7 +62,8 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     from .data import DataUnavailableError
     from .pretrained import PretrainedError
-    from .train import CheckpointError, RunConflictError, TrainingDivergedError
+    from .runs import CheckpointError, RunConflictError
+    from .train import TrainingDivergedError
 
     try:
         return _run(args)
@@ -83,7 +85,13 @@ def _run(args):
 
         for name in pretrained.names():
             entry = pretrained.info(name)
-            print(f"{name:24s} test ELBO {entry['test_elbo']:.2f}  IS-NLL {entry['is_nll']:.2f}")
+            if entry.get("kind") == "autoencoder":
+                score = f"test squared error {entry['test_mse_per_image']:.2f} per image"
+            else:
+                score = f"test ELBO {entry['test_elbo']:.2f}  IS-NLL {entry['is_nll']:.2f}"
+                if "test_bpd" in entry:
+                    score += f"  ({entry['test_bpd']:.3f} / {entry['is_bpd']:.3f} bits/dim)"
+            print(f"{name:28s} {entry.get('kind', 'vae'):12s} {score}")
         return 0
     if args.command == "train":
         from .train import train
@@ -95,7 +103,7 @@ def _run(args):
         try:
             train(config, out, verbose=2 if args.quiet else "auto")
         except KeyboardInterrupt:
-            from .train import finished_epochs
+            from .runs import finished_epochs
 
             done = finished_epochs(out)
             print(f"\ninterrupted: {out} holds the checkpoint after epoch {done}; run the same "
@@ -108,9 +116,9 @@ def _run(args):
     if args.command == "export-pretrained":
         import json
 
-        from . import pretrained
+        from . import publish
 
-        entry = pretrained.export(args.run_dir, args.name, k=args.k, examples=args.examples,
+        entry = publish.export(args.run_dir, args.name, k=args.k, examples=args.examples,
                                  note=args.note)
         print(json.dumps(entry, indent=2))
         return 0
@@ -118,45 +126,33 @@ def _run(args):
 
 
 def _evaluate(args):
-    import json
-    from pathlib import Path
-
-    import numpy as np
-
-    from . import data, metrics, pretrained
+    from . import metrics, pretrained, runs
     from .configs import TrainConfig
 
-    source = Path(args.source)
-    if (source / "config.json").exists():
-        from .train import load_checkpoint
-
-        config = TrainConfig.from_dict(json.loads((source / "config.json").read_text()))
-        model = load_checkpoint(source, config, compile=False)
-    else:
-        model = pretrained.load(args.source)
-        config = TrainConfig.from_dict(pretrained.info(args.source)["config"])
     if args.k < 1:
         raise ValueError(f"Expected --k >= 1 importance samples. Received: --k {args.k}")
-    if config.dataset == "cifar10":
-        from .iaf import DIMS, Bernoulli256
-
-        (_, _), (x, _) = data.load_cifar10()
-        x = x[:args.examples]
-        if config.model == "mlp":   # a Bernoulli decoder on [0, 1], scored over 256 levels
-            model = Bernoulli256(model)
-        what = "CIFAR-10 8-bit images"
+    if args.examples is not None and args.examples < 1:
+        raise ValueError(f"Expected --examples >= 1 (the first N test images). "
+                         f"Received: --examples {args.examples}")
+    if (Path(args.source) / "config.json").exists():
+        config = runs.read_config(args.source)
+        model = runs.load_checkpoint(args.source, config, compile=False)
     else:
-        (_, _), (x_test, _) = data.load_mnist()
-        x = data.binarize(x_test[:args.examples], config.binarization)
-        what = f"{config.binarization} binarization"
-    elbo = metrics.elbo(model, x)
-    nll = -metrics.log_likelihood(model, x, k=args.k)
-    print(f"test images: {len(x)} ({what})")
-    print(f"test ELBO (analytic KL): {np.mean(elbo):.2f} nats")
-    print(f"importance-sampled NLL (K={args.k}): {np.mean(nll):.2f} nats")
-    if config.dataset == "cifar10":
-        print(f"bits/dim: ELBO {metrics.bits_per_dim(-np.mean(elbo), DIMS):.3f}, "
-              f"importance-sampled {metrics.bits_per_dim(np.mean(nll), DIMS):.3f}")
+        entry = pretrained.info(args.source)
+        if entry.get("kind") != "vae":
+            raise ValueError(
+                f"{args.source!r} is an autoencoder: it has no likelihood, so there is no ELBO "
+                f"to evaluate. Its test reconstruction error is in the manifest "
+                f"(python -m vae_course pretrained); recompute it with "
+                f"vae_course.autoencoders.reconstruction_error(pretrained.load({args.source!r}), x).")
+        model = pretrained.load(args.source)
+        config = TrainConfig.from_dict(entry["config"])
+    r = metrics.evaluate(model, config, k=args.k, examples=args.examples)
+    print(f"test images: {r['images']} ({r['what']})")
+    print(f"test ELBO: {r['test_elbo']:.2f} nats")
+    print(f"importance-sampled NLL (K={r['k']}): {r['is_nll']:.2f} nats")
+    if "test_bpd" in r:
+        print(f"bits/dim: ELBO {r['test_bpd']:.3f}, importance-sampled {r['is_bpd']:.3f}")
     return 0
 
 

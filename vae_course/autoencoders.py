@@ -17,13 +17,12 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers
 
-from .models import deserialize_networks, serialize_networks
+from .models import LatentModel
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -38,7 +37,7 @@ def _check_code_size(code_size):
 
 
 @keras.saving.register_keras_serializable(package="vae_course")
-class Autoencoder(keras.Model):
+class Autoencoder(LatentModel):
     """An encoder/decoder pair trained to reproduce its input.
 
     Args:
@@ -46,7 +45,9 @@ class Autoencoder(keras.Model):
         decoder: model z (batch, code_size) -> x_hat (batch, 28, 28, 1).
 
     ``model(x)`` returns the reconstruction ``x_hat``; ``encode`` and ``decode`` give the
-    two halves. Compile with ``loss="mse"`` and fit with ``fit(x, x)``.
+    two halves (``encode_point`` and ``decode_mean`` are the same maps under the names of the
+    package's model interface, :class:`vae_course.models.LatentModel`). Compile with
+    ``loss="mse"`` and fit with ``fit(x, x)``.
     """
 
     def __init__(self, encoder, decoder, **kwargs):
@@ -63,19 +64,14 @@ class Autoencoder(keras.Model):
         """x (batch, 28, 28, 1) in [0, 1] -> z (batch, code_size)."""
         return self.encoder(x)
 
+    encode_point = encode
+
     def decode(self, z):
         """z (batch, code_size) -> x_hat (batch, 28, 28, 1)."""
         return self.decoder(z)
 
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
-
-    def get_config(self):
-        return {**super().get_config(), **serialize_networks(self)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**deserialize_networks(config))
 
 
 # ----------------------------------------------------------------------------------------
@@ -277,119 +273,9 @@ def reconstruction_error(model, x, batch_size=1000) -> np.ndarray:
     return np.sum(np.square(x - x_hat).reshape(len(x), -1), axis=1)
 
 
-# ----------------------------------------------------------------------------------------
-# Shipping trained models (maintainers)
-
-
-def export_pretrained(model, name, config, epochs, train_seconds, note, x_test=None):
-    """Save ``model`` as pretrained ``name`` and add its entry to the manifest atomically.
-
-    Measures ``test_mse_per_image`` (mean summed squared error per MNIST test image) and
-    records it with ``config`` (how the model was built and trained), ``epochs``,
-    ``train_seconds``, library versions and the file's SHA-256. Existing entries of other
-    names are kept as they are.
-    """
-    from . import data, pretrained
-
-    if x_test is None:
-        (_, _), (x_test, _) = data.load_mnist()
-    error = float(np.mean(reconstruction_error(model, x_test)))
-    directory = Path(pretrained.DIRECTORY)
-    directory.mkdir(exist_ok=True)
-    filename = f"{name}.keras"
-    model.save(directory / filename)
-    entry = {
-        "kind": "autoencoder",
-        "file": filename,
-        "sha256": data.sha256sum(directory / filename),
-        "config": dict(config),
-        "epochs": int(epochs),
-        "train_seconds": round(float(train_seconds)),
-        "test_mse_per_image": round(error, 4),
-        "test_images": len(x_test),
-        **pretrained.provenance(),
-        "note": note,
-    }
-    pretrained.add_entry(name, entry)
-    return entry
-
-
 def pretrained_name(code_size: int) -> str:
     """Name of the shipped convolutional autoencoder with this code size."""
     return f"mnist-conv-ae-{_check_code_size(code_size)}"
-
-
-def train_pretrained(code_size, epochs=30, batch_size=128, optimizer="rmsprop",
-                     learning_rate=1e-3, patience=3, validation=5000, seed=0, time_limit=None,
-                     export=True):
-    """Train the shipped conv autoencoder of ``code_size`` on MNIST and (optionally) export it.
-
-    Uses the first ``60000 - validation`` training images for fitting and the last
-    ``validation`` for checkpointing and early stopping; the test set is only used to
-    measure the exported model.
-    ``python -c "from vae_course import autoencoders as a; a.train_pretrained(30)"``.
-    """
-    from . import data
-
-    (x_train, _), (x_test, _) = data.load_mnist()
-    x = images(x_train)
-    model = conv_autoencoder(code_size, seed=seed)
-    history = train_autoencoder(model, x[:-validation], x[-validation:], epochs=epochs,
-                                batch_size=batch_size, optimizer=optimizer,
-                                learning_rate=learning_rate, patience=patience, seed=seed,
-                                time_limit=time_limit)
-    config = {"model": "conv_autoencoder", "code_size": int(code_size), "upsampling": "nearest",
-              "loss": "mse", "optimizer": optimizer, "learning_rate": learning_rate,
-              "batch_size": batch_size, "max_epochs": epochs, "patience": patience,
-              "time_limit_seconds": time_limit,
-              "train_images": len(x) - validation, "validation_images": validation,
-              "pixels": "uint8 / 255, in [0, 1], not binarized", "seed": seed,
-              "best_epoch": history["best_epoch"],
-              "best_val_mse": float(min(history["val_loss"]))}
-    if not export:
-        return model, history
-    note = (f"vae_course.autoencoders.train_pretrained({code_size}, epochs={epochs}, "
-            f"batch_size={batch_size}, optimizer={optimizer!r}, learning_rate={learning_rate}, "
-            f"patience={patience}, validation={validation}, seed={seed}, "
-            f"time_limit={time_limit})")
-    entry = export_pretrained(model, pretrained_name(code_size), config,
-                              epochs=len(history["loss"]), train_seconds=history["seconds"],
-                              note=note, x_test=x_test)
-    return model, history, entry
-
-
-def continue_pretrained(code_size, epochs=10, time_limit=None, export=True):
-    """Train the shipped autoencoder of ``code_size`` further, with its recorded recipe.
-
-    The optimizer starts afresh (RMSprop keeps only running averages, rebuilt within a few
-    hundred steps). The manifest entry's ``epochs`` and ``train_seconds`` become the totals,
-    and its ``note`` gains this call.
-    """
-    from . import data, pretrained
-
-    name = pretrained_name(code_size)
-    old = pretrained.info(name)
-    cfg = old["config"]
-    model = pretrained.load(name)
-    (x_train, _), (x_test, _) = data.load_mnist()
-    x = images(x_train)
-    v = cfg["validation_images"]
-    history = train_autoencoder(model, x[:-v], x[-v:], epochs=epochs, batch_size=cfg["batch_size"],
-                                optimizer=cfg["optimizer"], learning_rate=cfg["learning_rate"],
-                                patience=cfg["patience"], seed=cfg["seed"] + old["epochs"],
-                                time_limit=time_limit)
-    if not export:
-        return model, history
-    config = {**cfg, "best_val_mse": float(min(history["val_loss"])),
-              "continued": cfg.get("continued", []) + [
-                  {"after_epochs": old["epochs"], "epochs": len(history["loss"]),
-                   "best_epoch": history["best_epoch"], "time_limit_seconds": time_limit}]}
-    note = (old["note"] + f"; then vae_course.autoencoders.continue_pretrained({code_size}, "
-            f"epochs={epochs}, time_limit={time_limit})")
-    entry = export_pretrained(model, name, config, epochs=old["epochs"] + len(history["loss"]),
-                              train_seconds=old["train_seconds"] + history["seconds"], note=note,
-                              x_test=x_test)
-    return model, history, entry
 
 
 def train_linear_full_batch(x, code_size, steps=1000, seed=0):

@@ -17,8 +17,8 @@ def quick() -> bool:
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = "conv"               # "conv": the TensorFlow tutorial's conv encoder/decoder;
-                                      # "mlp": dense encoder/decoder (vae_course.mlp);
-                                      # "cifar-conv": vae_course.iaf.cifar_vae (CIFAR-10 only)
+                                      # "mlp": dense encoder/decoder (models.mlp_vae);
+                                      # "cifar-conv": cifar.cifar_vae (CIFAR-10 only)
     dataset: str = "mnist"            # "mnist" or "cifar10"
     latent_dim: int = 2               # size of z
     binarization: str = "static"      # "static": threshold at 0.5; "dynamic": resample each epoch
@@ -39,8 +39,8 @@ class TrainConfig:
                                       # each batch_size batch split across them
     steps_per_execution: int | None = None  # training steps per compiled call (same updates);
                                       # None: 16 (1 when mirrored, and under torch)
-    hidden_units: int | None = None   # mlp only: units per hidden layer (None: 400)
-    hidden_layers: int | None = None  # mlp only: hidden layers in each network (None: 2)
+    hidden_units: int | None = None   # mlp only: units per hidden layer (None: the builder's)
+    hidden_layers: int | None = None  # mlp only: hidden layers per network (None: the builder's)
     flow_steps: int = 0               # cifar-conv only: IAF steps after the Gaussian (0: none)
     nr_mix: int = 1                   # cifar-conv only: logistic mixture components per pixel
     description: str = field(default="", compare=False)

@@ -134,6 +134,15 @@ def load_mnist():
 IMAGE_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
 
+def dims(dataset: str) -> int:
+    """Numbers per image of a dataset (784 for MNIST, 3,072 for CIFAR-10): the "dim" of
+    bits per dimension."""
+    if dataset not in IMAGE_SHAPES:
+        raise ValueError(f"Expected dataset {' or '.join(map(repr, IMAGE_SHAPES))}. "
+                         f"Received: {dataset!r}")
+    return int(np.prod(IMAGE_SHAPES[dataset]))
+
+
 def load_cifar10():
     """CIFAR-10 as uint8 arrays: ``x_train`` (50000, 32, 32, 3), ``x_test`` (10000, 32, 32, 3)."""
 
@@ -147,6 +156,17 @@ def load_cifar10():
 
 # ----------------------------------------------------------------------------------------
 # Binarization. The Bernoulli decoders model pixels in {0, 1}.
+
+
+def count(x) -> int:
+    """Number of examples in ``x``: an array, or a tuple of arrays that share the first axis
+    (e.g. images and labels for a conditional model)."""
+    return len(x[0]) if isinstance(x, tuple) else len(x)
+
+
+def take(x, index):
+    """``x[index]`` for an array, or for each array of a tuple (see :func:`count`)."""
+    return tuple(a[index] for a in x) if isinstance(x, tuple) else x[index]
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

@@ -6,6 +6,13 @@ import keras
 from keras import ops
 
 
+def reparameterize(z_mean, z_log_var, eps):
+    """z = z_mean + exp(z_log_var / 2) * eps: a draw of N(z_mean, exp(z_log_var)) from noise
+    eps ~ N(0, I), written so that gradients flow to z_mean and z_log_var (the
+    reparameterization trick). The one place the package writes it."""
+    return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
 @keras.saving.register_keras_serializable(package="vae_course")
 class Sampling(keras.layers.Layer):
     """The reparameterization step: z = z_mean + exp(z_log_var / 2) * eps, eps ~ N(0, I).
@@ -24,7 +31,7 @@ class Sampling(keras.layers.Layer):
         z_mean, z_log_var = inputs
         eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype,
                                   seed=self.seed_generator)
-        return z_mean + ops.exp(0.5 * z_log_var) * eps
+        return reparameterize(z_mean, z_log_var, eps)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from keras import ops
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -49,11 +50,25 @@ def bernoulli_log_prob(x, logits):
     return _sum_except_batch(x * logits - ops.softplus(logits))
 
 
+def kl_standard_normal_elementwise(z_mean, z_log_var):
+    """KL(N(z_mean, exp(z_log_var)) || N(0, 1)) of each coordinate, same shape as z_mean."""
+    z_mean, z_log_var = _tensors(z_mean, z_log_var)
+    return 0.5 * (ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var)
+
+
 def kl_standard_normal(z_mean, z_log_var):
     """KL(N(z_mean, exp(z_log_var)) || N(0, I)) in closed form -> (batch,)."""
-    z_mean, z_log_var = _tensors(z_mean, z_log_var)
-    return 0.5 * _sum_except_batch(
-        ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var)
+    return _sum_except_batch(kl_standard_normal_elementwise(z_mean, z_log_var))
+
+
+def reparameterized_log_prob(eps, log_var):
+    """log N(z; mean, diag(exp(log_var))) at z = mean + exp(log_var / 2) * eps -> (batch,).
+
+    Written with the noise eps, log N(eps; 0, I) - sum(log_var) / 2, so it needs neither the
+    mean nor a division by the variance: exact for any width of the posterior.
+    """
+    eps, log_var = _tensors(eps, log_var)
+    return standard_normal_log_prob(eps) - 0.5 * _sum_except_batch(log_var)
 
 
 def kl_normal(mean_q, log_var_q, mean_p, log_var_p):
@@ -101,22 +116,29 @@ def _discretized_logistic_log_probs(x, mean, log_scale):
     """log P(bin of x) under Logistic(mean, exp(log_scale)) discretized to 256 bins (elementwise).
 
     With a = (x + 1/255 - mean) / scale and b = (x - 1/255 - mean) / scale, an inner bin has
-    probability sigmoid(a) - sigmoid(b) = sigmoid(a) * (1 - exp(log sigmoid(b) - log sigmoid(a))),
-    computed in log space with expm1, which stays accurate both for narrow bins (a - b small)
-    and in the tails. The bin of 0 is (-inf, b'] and the bin of 255 is [a', inf).
+    probability sigmoid(a) - sigmoid(b). Its exact factorization
+
+        sigmoid(a) - sigmoid(b) = sigmoid(a) * sigmoid(-b) * (1 - exp(-(a - b)))
+
+    gives log P = -softplus(-a) - softplus(b) + log(-expm1(-(a - b))), where a - b = 2/255/scale
+    is formed directly rather than as a difference of CDFs. Every term is accurate in float32
+    for any a and b: in the left tail (both CDFs tiny), in the right tail (both CDFs near 1,
+    where a difference of log-CDFs cancels; issue 19) and for narrow bins. No term can be NaN
+    or infinite, so the gradients stay finite. The bin of 0 is (-inf, b'] and the bin of 255
+    is [a', inf).
     """
     x, mean, log_scale = _tensors(x, mean, log_scale)
     inv_scale = ops.exp(-log_scale)
     centered = x - mean
     plus = inv_scale * (centered + BIN_HALF_WIDTH)
     minus = inv_scale * (centered - BIN_HALF_WIDTH)
-    log_sig_plus = plus - ops.softplus(plus)               # log sigmoid(plus)
-    log_sig_minus = minus - ops.softplus(minus)            # log sigmoid(minus)
-    diff = ops.minimum(log_sig_minus - log_sig_plus, -1e-12)
-    inner = log_sig_plus + ops.log(-ops.expm1(diff))
-    log_one_minus_cdf_minus = log_sig_minus - minus        # log(1 - sigmoid(minus))
-    return ops.where(x < -0.999, log_sig_plus,
-                     ops.where(x > 0.999, log_one_minus_cdf_minus, inner))
+    log_cdf_plus = -ops.softplus(-plus)                    # log sigmoid(plus)
+    log_sf_minus = -ops.softplus(minus)                    # log(1 - sigmoid(minus))
+    # bin width in scale units; the floor only acts for log_scale > 22.7 (mixture_params clips to 7)
+    width = ops.maximum(2.0 * BIN_HALF_WIDTH * inv_scale, 1e-12)
+    inner = log_cdf_plus + log_sf_minus + ops.log(-ops.expm1(-width))
+    return ops.where(x < -0.999, log_cdf_plus,
+                     ops.where(x > 0.999, log_sf_minus, inner))
 
 
 def mixture_params(params, nr_mix):
@@ -201,3 +223,14 @@ def scale_for_replicas(loss):
         if n > 1:
             loss = loss * (1.0 / n)
     return loss
+
+
+def bits_per_dim(nll_nats, dims):
+    """Negative log-likelihood in nats per image -> bits per dimension: nll / (dims * ln 2).
+
+    ``dims``: numbers per image (3,072 for CIFAR-10's 32x32x3). Works on NumPy values and
+    backend tensors alike.
+    """
+    if not isinstance(nll_nats, (int, float)) and not hasattr(nll_nats, "shape"):
+        nll_nats = np.asarray(nll_nats)
+    return nll_nats / (dims * math.log(2.0))

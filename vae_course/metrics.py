@@ -1,18 +1,43 @@
 """Evaluation: ELBO estimates and the importance-sampled log-likelihood (IWAE bound).
 
-All functions take a trained :class:`vae_course.models.VAE` and images ``x`` of shape
-(n, 28, 28, 1) in {0, 1}, and return one number per image (numpy, nats).
+Both functions take any model with the package's variational interface
+(:class:`vae_course.models.VariationalModel`: ``check_inputs``, ``elbo``, ``log_weights``) and
+images ``x`` as the model takes them (binary MNIST for the VAEs, uint8 for the CIFAR models),
+and return one number per image (numpy, nats). Bits per dimension:
+:func:`vae_course.losses.bits_per_dim`.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
-from . import losses
+from . import data, losses
+
+
+def _check_model(model, function):
+    missing = [m for m in ("check_inputs", "elbo", "log_weights") if not hasattr(model, m)]
+    if missing:
+        hint = (" An autoencoder has no likelihood: score it with "
+                "vae_course.autoencoders.reconstruction_error." if hasattr(model, "encode")
+                and not hasattr(model, "log_weights") else "")
+        raise TypeError(f"metrics.{function} expected a variational model (with check_inputs, "
+                        f"elbo and log_weights). Received {type(model).__name__}, which has no "
+                        f"{', '.join(missing)}.{hint}")
+
+
+def _check_count(name, value, lo=1, hi=None):
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= lo
+    if ok and hi is not None:
+        ok = value <= hi
+    if not ok:
+        limit = f"{name} >= {lo}" + (f" and <= {hi:g}" if hi is not None else "")
+        raise ValueError(f"Expected {limit}, an integer. Received: {name}={value!r}")
+    return int(value)
 
 
 def _batches(n, batch_size):
@@ -20,35 +45,20 @@ def _batches(n, batch_size):
         yield slice(start, min(start + batch_size, n))
 
 
-def elbo(model, x, batch_size=500, estimator="analytic", seed=0):
+def elbo(model, x, batch_size=500, estimator=None, seed=0):
     """Per-image single-sample ELBO estimate, (n,) in nats.
 
-    ``estimator="analytic"`` uses the closed-form KL; ``"monte_carlo"`` uses
-    log p(z) - log q(z|x) at the sampled z (the TensorFlow tutorial's estimator). Both have
-    the same expectation over z.
+    ``estimator``: the model's default when ``None`` (for a :class:`~vae_course.models.VAE`,
+    ``"analytic"``: the closed-form KL); ``"monte_carlo"`` uses log p(z) - log q(z|x) at the
+    sampled z (the TensorFlow tutorial's estimator). Both have the same expectation over z.
     """
+    _check_model(model, "elbo")
+    batch_size = _check_count("batch_size", batch_size)
     x = model.check_inputs(x)
     rng = keras.random.SeedGenerator(seed)
-    out = []
-    if hasattr(model, "log_weights"):  # FlowVAE (8-bit images): its own single-sample terms
-        for s in _batches(len(x), batch_size):
-            log_w = model.log_weights(x[s], 1, seed=rng)
-            out.append(ops.convert_to_numpy(log_w[0]))
-        return np.concatenate(out)
-    for s in _batches(len(x), batch_size):
-        xb = x[s]
-        z_mean, z_log_var = model.encode(xb)
-        z = z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal(ops.shape(z_mean), seed=rng)
-        logits = model.decode(z)
-        if estimator == "analytic":
-            value = losses.elbo_analytic(xb, logits, z_mean, z_log_var)
-        elif estimator == "monte_carlo":
-            value = losses.elbo_monte_carlo(xb, logits, z, z_mean, z_log_var)
-        else:
-            raise ValueError(f"Expected estimator 'analytic' or 'monte_carlo'. "
-                             f"Received: estimator={estimator!r}")
-        out.append(ops.convert_to_numpy(value))
-    return np.concatenate(out)
+    kwargs = {} if estimator is None else {"estimator": estimator}
+    return np.concatenate([ops.convert_to_numpy(model.elbo(data.take(x, s), seed=rng, **kwargs))
+                           for s in _batches(data.count(x), batch_size)])
 
 
 def log_likelihood(model, x, k=1000, batch_size=None, max_decode=4096, seed=0):
@@ -61,47 +71,24 @@ def log_likelihood(model, x, k=1000, batch_size=None, max_decode=4096, seed=0):
     log space with a running log-sum-exp; images go through the decoder at most
     ``max_decode`` at a time, so memory stays bounded for any K and any n.
     """
+    _check_model(model, "log_likelihood")
+    k = _check_count("k", k, 1, 1_000_000)
+    max_decode = _check_count("max_decode", max_decode)
+    if batch_size is not None:
+        batch_size = _check_count("batch_size", batch_size)
     x = model.check_inputs(x)
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"Expected k >= 1 importance samples. Received: k={k!r}")
-    if k > 1_000_000:
-        raise ValueError(f"Expected k <= 1e6 importance samples. Received: k={k}")
-    batch_size = batch_size or max(1, min(len(x), max_decode // min(k, max_decode) * 4, 256))
+    n = data.count(x)
+    batch_size = batch_size or max(1, min(n, max_decode // min(k, max_decode) * 4, 256))
     chunk = max(1, max_decode // batch_size)
     rng = keras.random.SeedGenerator(seed)
     out = []
-    if hasattr(model, "log_weights"):  # FlowVAE: the model computes its importance weights
-        for s in _batches(len(x), batch_size):
-            running, done = None, 0
-            while done < k:
-                c = min(chunk, k - done)
-                log_w = model.log_weights(x[s], c, seed=rng)               # (c, b)
-                if running is not None:
-                    log_w = ops.concatenate([running[None], log_w], axis=0)
-                running = ops.logsumexp(log_w, axis=0)
-                done += c
-            out.append(ops.convert_to_numpy(running) - math.log(k))
-        return np.concatenate(out)
-    for s in _batches(len(x), batch_size):
-        xb = ops.convert_to_tensor(x[s])
-        b = xb.shape[0]
-        x_flat = ops.reshape(xb, (1, b, -1))
-        z_mean, z_log_var = model.encode(xb)
-        std = ops.exp(0.5 * z_log_var)
-        running = None
-        done = 0
+    for s in _batches(n, batch_size):
+        xb = data.take(x, s)
+        running, done = None, 0
         while done < k:
             c = min(chunk, k - done)
-            eps = keras.random.normal((c, b, model.latent_dim), seed=rng)
-            z = z_mean[None] + std[None] * eps                       # (c, b, latent)
             # the decoder's compiled predict step: faster than op-by-op calls here
-            logits = model.decoder.predict_on_batch(ops.reshape(z, (c * b, model.latent_dim)))
-            logits = ops.reshape(ops.cast(logits, "float32"), (c, b, -1))
-            log_px_z = ops.sum(x_flat * logits - ops.softplus(logits), axis=-1)
-            log_pz = -0.5 * ops.sum(math.log(2 * math.pi) + ops.square(z), axis=-1)
-            log_qz = -0.5 * ops.sum(math.log(2 * math.pi) + z_log_var[None]
-                                    + ops.square(eps), axis=-1)
-            log_w = log_px_z + log_pz - log_qz                        # (c, b)
+            log_w = model.log_weights(xb, c, seed=rng, compiled=True)        # (c, b)
             if running is not None:
                 log_w = ops.concatenate([running[None], log_w], axis=0)
             running = ops.logsumexp(log_w, axis=0)
@@ -110,6 +97,41 @@ def log_likelihood(model, x, k=1000, batch_size=None, max_decode=4096, seed=0):
     return np.concatenate(out)
 
 
-def bits_per_dim(nll_nats, dims):
-    """Negative log-likelihood in nats per image -> bits per dimension: nll / (dims * ln 2)."""
-    return np.asarray(nll_nats) / (dims * math.log(2.0))
+def test_set(model, config, examples=None):
+    """What a trained model of ``config`` is scored on: ``(scored, x, description)``.
+
+    ``x``: the first ``examples`` test images (default all) in the form the model is scored
+    on (binarized MNIST as the config says; uint8 CIFAR-10). ``scored``: the model, or for a
+    Bernoulli MLP trained on CIFAR-10 pixels in [0, 1], that model scored as a distribution
+    over the 256 levels (:class:`vae_course.cifar.Bernoulli256`), in the same units as the
+    other CIFAR models.
+    """
+    if examples is not None:
+        examples = _check_count("examples", examples)
+    if config.dataset == "cifar10":
+        (_, _), (x, _) = data.load_cifar10()
+        x = x[:examples]
+        if config.model == "mlp":
+            from .cifar import Bernoulli256
+
+            return Bernoulli256(model), x, "CIFAR-10 8-bit images"
+        return model, x, "CIFAR-10 8-bit images"
+    (_, _), (x_test, _) = data.load_mnist()
+    x = data.binarize(x_test[:examples], config.binarization)
+    return model, x, f"{config.binarization} binarization"
+
+
+def evaluate(model, config, k=1000, examples=None):
+    """The CLI's ``evaluate``: test ELBO and importance-sampled NLL of a trained model of
+    ``config`` (see :func:`test_set`), as a dict of numbers (nats per image; bits per
+    dimension for CIFAR-10). Works for any model with the variational interface."""
+    scored, x, what = test_set(model, config, examples)
+    elbo_mean = float(np.mean(elbo(scored, x)))
+    nll_mean = float(-np.mean(log_likelihood(scored, x, k=k)))
+    result = {"images": data.count(x), "what": what, "k": k, "test_elbo": elbo_mean,
+              "is_nll": nll_mean}
+    if config.dataset == "cifar10":
+        dims = data.dims("cifar10")
+        result.update(test_bpd=float(losses.bits_per_dim(-elbo_mean, dims)),
+                      is_bpd=float(losses.bits_per_dim(nll_mean, dims)))
+    return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .losses import MIX_PARAMS_PER_COMPONENT
+
 
 def _check_latent_dim(latent_dim):
     if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim <= 0:
@@ -90,3 +92,54 @@ def build_dense_decoder(latent_dim: int, hidden_units=(256, 512), output_shape=(
     h = layers.Dense(size, name="logits_flat", dtype="float32")(h)           # (batch, 784)
     logits = layers.Reshape(output_shape, name="logits", dtype="float32")(h)
     return keras.Model(z, logits, name=name)
+
+
+# -- 8-bit colour images (CIFAR-10): the IAF chapter's networks -----------------------------
+CIFAR_IMAGE_SHAPE = (32, 32, 3)
+
+
+def _check_latent_size(latent_size):
+    if latent_size not in (8, 16):
+        raise ValueError(f"Expected latent_size 8 or 16 (an 8x8 or 16x16 map of latents). "
+                         f"Received: latent_size={latent_size!r}")
+
+
+def build_cifar_encoder(latent_dim: int, context_dim: int = 0, width: int = 32,
+                        latent_size: int = 8, name="encoder"):
+    """x (batch, 32, 32, 3) in [-1, 1] -> (batch, s, s, 2 * latent_dim + context_dim), s = latent_size.
+
+    The channels are [mu, log var, h] of a map of latent variables: a latent map keeps
+    "where" for free, so the code spends its bits on "what". Strided 3x3 convolutions down to
+    ``latent_size``, then 3x3 convolutions at that size.
+    """
+    _check_latent_size(latent_size)
+    x = keras.Input(shape=CIFAR_IMAGE_SHAPE, name="x")
+    h = layers.Conv2D(width, 3, strides=2, padding="same", activation="elu", name="conv1")(x)
+    if latent_size == 8:
+        h = layers.Conv2D(2 * width, 3, strides=2, padding="same", activation="elu",
+                          name="conv2")(h)
+    h = layers.Conv2D(2 * width, 3, padding="same", activation="elu", name="conv3")(h)
+    out = layers.Conv2D(2 * latent_dim + context_dim, 3, padding="same", name="q_params",
+                        dtype="float32")(h)
+    return keras.Model(x, out, name=name)
+
+
+def build_cifar_decoder(latent_dim: int, nr_mix: int = 1, width: int = 32, latent_size: int = 8,
+                        name="decoder"):
+    """z (batch, s, s, latent_dim) -> mixture parameters (batch, 32, 32, 10 * nr_mix).
+
+    The encoder's mirror image: two 3x3 convolutions at the latent size, transposed
+    convolutions up to 32x32, and a 1x1 convolution to the mixture parameters.
+    """
+    _check_latent_size(latent_size)
+    z = keras.Input(shape=(latent_size, latent_size, latent_dim), name="z")
+    h = layers.Conv2D(2 * width, 3, padding="same", activation="elu", name="conv1")(z)
+    h = layers.Conv2D(2 * width, 3, padding="same", activation="elu", name="conv2")(h)
+    if latent_size == 8:
+        h = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="elu",
+                                   name="deconv1")(h)                         # 8 -> 16
+    h = layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="elu",
+                               name="deconv2")(h)                             # 16 -> 32
+    out = layers.Conv2D(MIX_PARAMS_PER_COMPONENT * nr_mix, 1, name="mix_params",
+                        dtype="float32")(h)
+    return keras.Model(z, out, name=name)

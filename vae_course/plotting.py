@@ -6,6 +6,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from .images import decode_plane
+
 
 def _plt():
     import matplotlib.pyplot as plt
@@ -50,16 +52,10 @@ def normal_quantile_grid(n=20, eps=0.05):
 
 def decode_manifold(model, n=20, eps=0.05):
     """Decode a 2-D latent grid: (n*28, n*28) image; rows run from high z2 (top) to low."""
-    from keras import ops
-
     if model.latent_dim != 2:
         raise ValueError(f"Expected a model with latent_dim=2. Received latent_dim={model.latent_dim}.")
     q = normal_quantile_grid(n, eps)
-    z1, z2 = np.meshgrid(q, q[::-1])
-    z = np.stack([z1.ravel(), z2.ravel()], axis=-1)
-    probs = ops.convert_to_numpy(model.decode(z, apply_sigmoid=True))[..., 0]
-    h, w = probs.shape[1:]
-    return probs.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w), q
+    return decode_plane(model, np.zeros(2), (0, 1), q, q), q
 
 
 def plot_manifold(model, n=20, eps=0.05, size=8):
@@ -91,12 +87,14 @@ def plot_latent_scatter(z, labels, title=None, size=6):
     return fig
 
 
-def plot_history(rows, keys=("elbo", "val_elbo")):
-    """Plot columns of a run's ``log.csv`` rows (as ``train`` returns them) against epoch."""
+def plot_history(rows, keys=("elbo", "reconstruction", "kl")):
+    """Plot columns of a run's ``log.csv`` rows (as ``train`` returns them) against epoch:
+    one panel per key in ``keys``, the training value and, where logged, the evaluated
+    (``val_``) value."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
     epochs = [int(r["epoch"]) for r in rows]
-    for ax, metric in zip(axes, ("elbo", "reconstruction", "kl")):
+    for ax, metric in zip(axes[0], keys):
         for prefix, label in (("", "train"), ("val_", "test")):
             ys = [float(r[prefix + metric]) for r in rows if r.get(prefix + metric)]
             if ys:
@@ -117,3 +115,44 @@ def gif_html(path, width=None):
     encoded = base64.b64encode(open(path, "rb").read()).decode("ascii")
     size = f' width="{width}"' if width else ""
     return HTML(f'<img src="data:image/gif;base64,{encoded}"{size} alt="training progress">')
+
+
+def plot_curves(rows, columns, labels=None, title=None, epoch_offset=0):
+    """Plot columns of per-epoch rows (dicts, e.g. from a CSV) against the epoch, one panel each.
+
+    ``columns``: a column name or a list of names per panel. ``epoch_offset=1`` turns Keras's
+    ``CSVLogger`` epochs (counted from 0) into epochs counted from 1.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.2), squeeze=False)
+    epochs = [int(float(r["epoch"])) + epoch_offset for r in rows]
+    for ax, group, label in zip(axes[0], columns, labels or columns):
+        for col in ([group] if isinstance(group, str) else group):
+            ax.plot(epochs, [float(r[col]) for r in rows], marker="o", label=col)
+        ax.set_xlabel("epoch")
+        ax.set_title(label if isinstance(label, str) else ", ".join(label))
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_estimator_variance(n_samples, curves, title=None):
+    """Log-log plot of gradient-estimator variance against the number of samples.
+
+    ``curves``: {label: variances (len(n_samples),)}; labels containing "score" are dashed.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, values in curves.items():
+        ax.loglog(n_samples, values, marker="o", linestyle="--" if "score" in label else "-",
+                  label=label)
+    ax.set_xlabel("samples averaged per gradient estimate")
+    ax.set_ylabel("variance / |true gradient|$^2$")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

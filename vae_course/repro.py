@@ -1,6 +1,6 @@
 """The reproducibility card at the end of every chapter.
 
-``repro.start(seed)`` in a chapter's set-up cell seeds Python, NumPy and the Keras backend and
+``repro.setup(seed)`` (or ``repro.start(seed)``) in a chapter's set-up cell seeds Python, NumPy and the Keras backend and
 starts timing every cell that runs after it; ``repro.card()`` in the last cell reports the
 library versions, the seed, the device, and the wall time of the cells, slowest first::
 
@@ -64,6 +64,26 @@ def start(seed: int = 0) -> None:
                 pass
     ip.events.register("pre_run_cell", _session.pre)
     ip.events.register("post_run_cell", _session.post)
+
+
+def setup(seed: int = 0) -> bool:
+    """A chapter's set-up cell in one call; returns whether quick mode is on.
+
+    Seeds Python, NumPy and Keras and times the cells that follow (:func:`start`), prints
+    the Keras version and backend and the package version, and returns
+    :func:`vae_course.configs.quick` (``$VAE_COURSE_QUICK=1`` shortens the live cells)::
+
+        QUICK = repro.setup(seed=0)
+    """
+    import keras
+
+    from . import __version__
+    from .configs import quick
+
+    start(seed)
+    print(f"Keras {keras.__version__} on {keras.backend.backend()}, vae_course {__version__}"
+          + (" (quick mode)" if quick() else ""))
+    return quick()
 
 
 def device() -> str:

@@ -11,6 +11,10 @@ import warnings
 import numpy as np
 
 
+class UnsupportedDecoderError(ValueError):
+    """The decoder has a layer (or an output) the browser explorer cannot evaluate."""
+
+
 def check_images(x, shape, *, binary: bool = True, name: str = "x"):
     """Validate images for a model whose input shape is ``shape`` (without the batch axis).
 
@@ -52,4 +56,25 @@ def check_images(x, shape, *, binary: bool = True, name: str = "x"):
                 f"decoder models binary pixels; on grey levels its loss is a cross-entropy, not "
                 f"a log-likelihood. Binarize first: vae_course.data.binarize_static (threshold "
                 f"0.5) or binarize_dynamic.", UserWarning, stacklevel=3)
+    return x
+
+
+def check_uint8_images(x, shape=(32, 32, 3), name="x"):
+    """Validate (n, *shape) uint8 images (8-bit colour images, e.g. CIFAR-10); returns them
+    unchanged."""
+    x = np.asarray(x)
+    shape = tuple(shape)
+    expected = (f"uint8 images of shape (n, {', '.join(map(str, shape))}) with values in "
+                f"[0, 255]")
+    if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
+        hint = " Add a batch axis, e.g. x[None]." if x.shape == shape else ""
+        raise ValueError(f"Expected {expected}. Received {name} of shape {x.shape}.{hint}")
+    if x.shape[0] == 0:
+        raise ValueError(f"Expected {expected}. Received an empty batch.")
+    if x.dtype != np.uint8:
+        hint = ""
+        if np.issubdtype(x.dtype, np.floating) and x.size and np.nanmax(x) <= 1.0:
+            hint = (" They look like pixels scaled to [0, 1]: pass the original uint8 images "
+                    "(e.g. (x * 255).round().astype('uint8')); the model scales them itself.")
+        raise ValueError(f"Expected {expected}. Received dtype {x.dtype}.{hint}")
     return x

@@ -34,12 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .validation import UnsupportedDecoderError
+
 STATIC_ENV = "VAE_COURSE_STATIC"
 ESM = Path(__file__).with_name("static") / "explorer.js"
-
-
-class UnsupportedDecoderError(ValueError):
-    """The decoder has a layer the browser front-end cannot evaluate."""
 
 
 # -- the decoder, exported for the browser ------------------------------------------------
@@ -115,70 +113,44 @@ def decoder_spec(decoder, output: str) -> dict:
 
 
 # -- what a model looks like to the explorer ----------------------------------------------
-class _Adapter:
-    """Uniform access to the book's models: latent size, decode to [0, 1] pixels, encode."""
+def _check_model(model):
+    missing = [m for m in ("latent_shape", "encode_point", "decode_mean", "pixel_output",
+                           "decoder") if not hasattr(model, m)]
+    if missing:
+        raise TypeError(f"Expected a vae_course model (VAE, FlowVAE, Autoencoder, or any model "
+                        f"with the interface of vae_course.models.LatentModel) or a pretrained "
+                        f"name. Received {type(model).__name__}, which has no "
+                        f"{', '.join(missing)}.")
+    return model
 
-    def __init__(self, model):
-        from . import autoencoders, iaf
 
-        self.model = model
-        if isinstance(model, iaf.FlowVAE):
-            self.kind, self.output = "flow", "mixture1"
-            self.latent_shape = tuple(model.latent_shape)
-            if model.nr_mix != 1:
-                raise UnsupportedDecoderError("The browser explorer decodes nr_mix=1 models only.")
-        elif isinstance(model, autoencoders.Autoencoder):
-            self.kind, self.output = "ae", "identity"
-            self.latent_shape = (model.code_size,)
-        elif hasattr(model, "latent_dim") and hasattr(model, "decoder"):
-            self.kind, self.output = "vae", "sigmoid"
-            self.latent_shape = (model.latent_dim,)
-        else:
-            raise TypeError(f"Expected a vae_course VAE, FlowVAE or Autoencoder (or a pretrained "
-                            f"name). Received {type(model).__name__}.")
-        self.size = int(np.prod(self.latent_shape))
-        self.image_shape = tuple(int(d) for d in model.decoder.outputs[0].shape[1:])
-        if self.output == "mixture1":
-            self.image_shape = self.image_shape[:2] + (3,)
+def _decode(model, z_flat) -> np.ndarray:
+    """(n, size) flat latent points -> (n, h, w, c) float32 in [0, 1].
 
-    def decode(self, z_flat) -> np.ndarray:
-        """(n, size) -> (n, h, w, c) float32 in [0, 1].
+    Runs the decoder through Keras's compiled predict step: after the first call a point
+    decodes in a few milliseconds, where an eager call costs more.
+    """
+    from keras import ops
 
-        Runs the decoder through Keras's compiled predict step (``predict_on_batch``): after
-        the first call a point decodes in a few milliseconds, where an eager call costs more.
-        """
-        from keras import ops
+    z = np.asarray(z_flat, dtype="float32").reshape((-1,) + tuple(model.latent_shape))
+    return np.asarray(ops.convert_to_numpy(model.decode_mean(z, compiled=True)), "float32")
 
-        z = np.asarray(z_flat, dtype="float32").reshape((-1,) + self.latent_shape)
-        out = np.asarray(self.model.decoder.predict_on_batch(z), dtype="float32")
-        if self.output == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-out))
-        if self.output == "mixture1":
-            from .iaf import mixture_mean_image
 
-            return np.asarray(ops.convert_to_numpy(mixture_mean_image(out, 1)))
-        return out
+def _encode(model, x, batch_size=1000) -> np.ndarray:
+    """The latent points of images (:meth:`encode_point`), flattened: (n, size)."""
+    from keras import ops
 
-    def encode(self, x) -> np.ndarray:
-        """Posterior means (or codes) of images, flattened: (n, size)."""
-        from keras import ops
+    from . import data
 
-        parts = []
-        for i in range(0, len(x), 1000):
-            if self.kind == "flow":   # the flow's image of the Gaussian mean, z_T(eps = 0)
-                out = self.model.encode_point(x[i:i + 1000])
-            else:
-                out = self.model.encode(x[i:i + 1000])
-            mean = out[0] if isinstance(out, (tuple, list)) else out
-            parts.append(np.asarray(ops.convert_to_numpy(mean)).reshape(len(x[i:i + 1000]), -1))
-        return np.concatenate(parts)
+    parts = [np.asarray(ops.convert_to_numpy(model.encode_point(data.take(x, slice(i, i + batch_size)))))
+             for i in range(0, data.count(x), batch_size)]
+    return np.concatenate([p.reshape(len(p), -1) for p in parts])
 
 
 def _scatter_png(points, labels, extent) -> str:
     """The latent scatter as a PNG data URL, drawn once (the pad's background)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # A Figure drawn on its own canvas: never touches pyplot or its backend, so the
+    # notebook's later plt figures still show.
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(2.4, 2.4), dpi=100)
@@ -191,9 +163,9 @@ def _scatter_png(points, labels, extent) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _state(adapter, dims, ranges, z0, labels, scatter, scale):
+def _state(model, dims, ranges, z0, labels, scatter, scale):
     return {"pad": 240, "dims": [int(d) for d in dims], "ranges": [[float(a), float(b)] for a, b in ranges],
-            "labels": labels, "z": [float(v) for v in z0], "image_shape": list(adapter.image_shape),
+            "labels": labels, "z": [float(v) for v in z0], "image_shape": list(model.image_shape),
             "scatter": scatter, "scale": int(scale)}
 
 
@@ -220,34 +192,36 @@ def latent_explorer(model, x=None, y=None, *, dims=None, base=None, ranges=None,
         from . import pretrained
 
         model = pretrained.load(model)
-    adapter = _Adapter(model)
-    codes = adapter.encode(x) if x is not None else None
+    _check_model(model)
+    size = int(np.prod(model.latent_shape))
+    codes = _encode(model, x) if x is not None else None
     if dims is None:
-        if adapter.size <= 2:
-            dims = list(range(adapter.size))
+        if size <= 2:
+            dims = list(range(size))
         elif codes is not None:
             dims = [int(d) for d in np.argsort(-codes.var(axis=0))[:n_dims]]
         else:
-            dims = list(range(min(n_dims, adapter.size)))
+            dims = list(range(min(n_dims, size)))
     dims = [int(d) for d in dims]
-    if not dims or len(set(dims)) != len(dims) or min(dims) < 0 or max(dims) >= adapter.size:
-        raise ValueError(f"Expected distinct dims in [0, {adapter.size}). Received: dims={dims!r}")
+    if not dims or len(set(dims)) != len(dims) or min(dims) < 0 or max(dims) >= size:
+        raise ValueError(f"Expected distinct dims in [0, {size}). Received: dims={dims!r}")
     if base is None:
-        if adapter.kind == "flow" and codes is not None:
+        start = model.explorer_start
+        if start == "first_code" and codes is not None:
             base = codes[0]
-        elif adapter.kind == "ae" and codes is not None:
+        elif start == "median_code" and codes is not None:
             base = np.median(codes, axis=0)
         else:
-            base = np.zeros(adapter.size)
+            base = np.zeros(size)
     base = np.asarray(base, dtype="float64").reshape(-1)
-    if base.shape != (adapter.size,):
-        raise ValueError(f"Expected base of {adapter.size} values. Received shape {base.shape}.")
+    if base.shape != (size,):
+        raise ValueError(f"Expected base of {size} values. Received shape {base.shape}.")
     if ranges is None:
-        if adapter.kind == "ae" and codes is not None:
+        if model.prior is None and codes is not None:
             lo, hi = np.percentile(codes[:, dims], [0.5, 99.5], axis=0)
             pad = 0.1 * (hi - lo)
             ranges = list(zip(lo - pad, hi + pad))
-        elif adapter.kind == "ae":
+        elif model.prior is None:
             raise ValueError("Expected x (images) or ranges for an autoencoder: its codes have "
                              "no prior to take a range from.")
         else:
@@ -259,14 +233,14 @@ def latent_explorer(model, x=None, y=None, *, dims=None, base=None, ranges=None,
     if codes is not None and len(dims) >= 2:
         labels_ = np.zeros(len(codes)) if y is None else np.asarray(y).reshape(-1)
         scatter = _scatter_png(codes[:, dims[:2]], labels_, ranges[:2])
-    scale = scale or (8 if adapter.image_shape[0] <= 28 else 6)
-    labels = [f"z{d + 1}" if adapter.size <= 16 else f"z[{d}]" for d in dims]
-    state = _state(adapter, dims, ranges, base, labels, scatter, scale)
+    scale = scale or (8 if model.image_shape[0] <= 28 else 6)
+    labels = [f"z{d + 1}" if size <= 16 else f"z[{d}]" for d in dims]
+    state = _state(model, dims, ranges, base, labels, scatter, scale)
     if static is None:
         static = os.environ.get(STATIC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
     if static:
-        return StaticExplorer(state, decoder_spec(model.decoder, adapter.output))
-    return _widget_class()(adapter, state)
+        return StaticExplorer(state, decoder_spec(model.decoder, model.pixel_output))
+    return _widget_class()(model, state)
 
 
 class StaticExplorer:
@@ -319,8 +293,8 @@ def _widget_class():
         mode = traitlets.Unicode("kernel").tag(sync=True)
         spec = traitlets.Dict({}).tag(sync=True)
 
-        def __init__(self, adapter, state):
-            self._adapter = adapter
+        def __init__(self, model, state):
+            self._model = model
             self.decode_seconds = []   # wall time of each decode, for the latency figure
             super().__init__(**state)   # setting z decodes the first image (the observer)
             self.on_msg(self._on_msg)
@@ -333,7 +307,7 @@ def _widget_class():
             import time
 
             start = time.perf_counter()
-            pixels = self._adapter.decode(np.asarray(z, dtype="float32")[None])[0]
+            pixels = _decode(self._model, np.asarray(z, dtype="float32")[None])[0]
             data = (np.clip(pixels, 0, 1) * 255).round().astype(np.uint8).tobytes()
             self.decode_seconds.append(time.perf_counter() - start)
             with self.hold_sync():
@@ -349,7 +323,7 @@ def _widget_class():
 
         def decode(self, z):
             """The image the widget shows for latent point ``z`` (flat), (h, w, c) in [0, 1]."""
-            return self._adapter.decode(np.asarray(z, dtype="float32")[None])[0]
+            return _decode(self._model, np.asarray(z, dtype="float32")[None])[0]
 
     return LatentExplorer
 
