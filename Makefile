@@ -51,19 +51,50 @@ book: $(STAMP) $(VENDOR_STAMP)
 	@echo "Open _build/html/index.html"
 
 # VAE_COURSE_QUICK=1 shortens the chapters' live training cells; everything else is the same.
-# The package's backend-agnostic tests (-m backends) also run under JAX and torch; notebooks
-# stay on TensorFlow.
+# Each chapter runs once (tests/test_notebooks.py, one test per chapter); the book the tests
+# build and check is made from those runs. The package's backend-agnostic tests (-m backends)
+# also run under JAX and torch; notebooks stay on TensorFlow.
 test: $(STAMP) $(VENDOR_STAMP) $(BACKENDS_STAMP)
 	VAE_COURSE_QUICK=1 $(PY) -m pytest -q tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m backends tests
 	KERAS_BACKEND=torch $(PY) -m pytest -q -m backends tests
-	VAE_COURSE_QUICK=1 $(PY) -m pytest -q --nbval-lax --nbval-cell-timeout=900 book/
 
+# The fast tests only (no chapter runs, book build, browsers or benchmark runs).
 unit: $(STAMP)
-	$(PY) -m pytest -q tests -m "not slow"
+	VAE_COURSE_QUICK=1 $(PY) -m pytest -q tests -m "not slow"
+
+# Each chapter run top to bottom in quick mode, one test per chapter.
+notebooks: $(STAMP)
+	VAE_COURSE_QUICK=1 $(PY) -m pytest -q tests/test_notebooks.py
 
 backends: $(BACKENDS_STAMP)
 	for b in tensorflow jax torch; do KERAS_BACKEND=$$b $(PY) -m pytest -q -m backends tests || exit 1; done
+
+# The lowest versions the package accepts: requirements/floors.txt pins each lower bound of
+# pyproject.toml's dependencies (tests/test_install.py checks they agree). A second venv with
+# them runs what a reader who pip-installs into an older stack relies on: the shipped models
+# load and score (tests/test_pretrained*.py), the command line (tests/test_console.py), the
+# explorers (tests/test_side_by_side.py) and the backend-agnostic package tests (-m backends).
+# Not part of `make test`: about 2.5 min of install and 6-10 min of tests here (see
+# benchmarks/README.md), more than the 4 minutes CI can spare.
+.PHONY: floors repository
+FLOORS_VENV ?= .venv-floors
+FLOORS_STAMP := $(FLOORS_VENV)/.installed
+$(FLOORS_STAMP): pyproject.toml requirements/floors.txt
+	test -x $(FLOORS_VENV)/bin/python || $(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet -r requirements/floors.txt
+	$(FLOORS_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+floors: $(FLOORS_STAMP)
+	$(FLOORS_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_pretrained.py \
+	  tests/test_pretrained_weights.py tests/test_console.py tests/test_side_by_side.py
+	$(FLOORS_VENV)/bin/python -m pytest -q -p no:cacheprovider -m backends tests
+
+# The repository's address is _config.yml's repository.url; this writes it into every
+# chapter's Colab install cell, pyproject.toml's [project.urls] and CITATION.cff.
+repository:
+	$(PY) tools/repository.py
 
 bench: $(STAMP) $(BACKENDS_STAMP)
 	$(PY) benchmarks/train_throughput.py

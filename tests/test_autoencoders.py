@@ -85,6 +85,7 @@ def test_training_keeps_the_best_epoch_and_lowers_the_error(float_images, tmp_pa
     assert val == pytest.approx(min(history["val_loss"]), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_error_decreases_with_code_size_on_a_fixed_subset(float_images):
     x_train, x_test, _ = float_images
     errors = []

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_train_throughput_benchmark_runs_and_prints_its_table(tmp_path, data_dir):
     out = tmp_path / "bench.json"
     result = subprocess.run(
@@ -41,6 +44,7 @@ def test_train_throughput_interval_brackets_the_geometric_mean():
     assert abs(mean - 2.0) < 1e-12 and 1.0 < low < 2.0 < high < 4.0
 
 
+@pytest.mark.slow
 def test_input_pipeline_benchmark_runs_and_prints_its_table(data_dir):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "input_pipeline.py"), "--quick"],
@@ -51,6 +55,7 @@ def test_input_pipeline_benchmark_runs_and_prints_its_table(data_dir):
     assert all(float(line.split()[-1].rstrip("x")) > 0 for line in rows)
 
 
+@pytest.mark.slow
 def test_importance_sampling_benchmark_runs_and_prints_its_table(data_dir):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "importance_sampling.py"), "--k", "20",
@@ -60,6 +65,7 @@ def test_importance_sampling_benchmark_runs_and_prints_its_table(data_dir):
     assert "mnist-conv-latent2" in result.stdout and "peak RSS" in result.stdout
 
 
+@pytest.mark.slow
 def test_backend_throughput_benchmark_runs_under_each_installed_backend(data_dir):
     import importlib.util
 

@@ -1,4 +1,8 @@
-"""Build the whole book (chapters executed, quick mode) and check what a reader gets."""
+"""Build the whole book and check what a reader gets.
+
+The `built_book` fixture (conftest.py) builds it from the chapters as tests/test_notebooks.py
+ran them (quick mode, static explorers), each chapter executed once per session.
+"""
 
 import os
 import re
@@ -36,6 +40,7 @@ def test_notebooks_are_committed_without_outputs():
                 assert not cell.outputs and cell.execution_count is None, path.name
 
 
+@pytest.mark.slow
 def test_conv_vae_chapter_renders_with_its_figures(built_book):
     html = (built_book / "book" / "conv_vae.html").read_text()
     figures = re.findall(r'<img [^>]*src="(?:data:image/(?:png|gif)|[^"]*_images/)', html)

@@ -150,11 +150,42 @@ def test_static_book_explorer_decodes_in_the_browser_offline(browser, served_boo
 
 
 @pytest.mark.slow
+def test_static_conditional_explorer_changes_digit_and_style_offline(browser, served_book):
+    outside = []
+    page = offline_page(browser, outside)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{served_book}/book/conditional_vae.html")
+    page.wait_for_selector(".vae-explorer-label", timeout=30_000)
+    assert page.locator(".vae-explorer-label").count() == 10      # one button per digit
+    z0, _ = wait_shown(page, 0)
+    assert np.argmax(z0[2:]) == 3                                 # the chapter starts at a 3
+    before = explorer_pixels(page, 0)
+    button = page.locator(".vae-explorer-label").nth(8)
+    button.scroll_into_view_if_needed()
+    button.click()                                                # the digit: 3 -> 8
+    z1, _ = wait_shown(page, 0)
+    assert z1[:2] == z0[:2] and np.argmax(z1[2:]) == 8 and sum(z1[2:]) == 1
+    assert button.get_attribute("aria-pressed") == "true"
+    digit = explorer_pixels(page, 0)
+    check_against_decoder(digit, "mnist-cvae-latent2", z1)
+    drag(page, 0, 0.5, 0.5, 0.85, 0.2)                            # the style, same digit
+    z2, _ = wait_shown(page, 0)
+    assert z2[:2] != z1[:2] and z2[2:] == z1[2:]
+    styled = explorer_pixels(page, 0)
+    assert len({bytes(before), bytes(digit), bytes(styled)}) == 3
+    check_against_decoder(styled, "mnist-cvae-latent2", z2)
+    page.screenshot(path=str(ARTIFACTS / "static-conditional-explorer.png"), full_page=False)
+    assert not [e for e in errors if "THEBE_JS_URL" not in e], errors
+    assert not outside, f"the page tried to reach the network: {outside[:5]}"
+
+
+@pytest.mark.slow
 def test_chapter_pages_stay_light(built_book):
     """Each explorer (state with the decoder's weights, scatter image, front-end) adds < 2 MB."""
     import re
 
-    for name, count in (("autoencoders", 1), ("conv_vae", 2), ("iaf", 1)):
+    for name, count in (("autoencoders", 1), ("conv_vae", 2), ("conditional_vae", 1), ("iaf", 1)):
         html = (built_book / "book" / f"{name}.html").read_text()
         blocks = re.findall(r'<div id="vae-explorer-[0-9a-f]+".*?</script>\s*<script type="module">'
                             r'.*?</script>', html, flags=re.S)

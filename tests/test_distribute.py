@@ -70,6 +70,7 @@ def images(tmp_path_factory, mnist):
 
 
 @pytest.mark.parametrize("unscaled", [False, True], ids=["as-shipped", "without-scaling"])
+@pytest.mark.slow
 def test_two_devices_give_the_loss_of_one(images, tmp_path, unscaled):
     out = run_python(PRELUDE + f"PATH, UNSCALED = {str(images)!r}, {unscaled}\n" + SAME_LOSS,
                      tmp_path)
@@ -82,6 +83,7 @@ def test_two_devices_give_the_loss_of_one(images, tmp_path, unscaled):
     assert out["weight_diff"] < 1e-2, out["weight_diff"]   # 32 SGD steps of float32 sums
 
 
+@pytest.mark.slow
 def test_train_cli_config_runs_mirrored(tmp_path):
     out = run_python(PRELUDE + f"""
 config = configs.get_preset("quick").replace(epochs=1, train_examples=512, test_examples=128,

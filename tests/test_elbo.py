@@ -112,3 +112,90 @@ def test_mlp_vae_save_load_round_trip(tmp_path, binary_test_images):
     assert (loaded.beta, loaded.latent_dim) == (4.0, 2)
     np.testing.assert_allclose(ops.convert_to_numpy(loaded.encode(x)[0]),
                                ops.convert_to_numpy(model.encode(x)[0]), atol=1e-6)
+
+
+# -- the linear-Gaussian model is probabilistic PCA (Tipping & Bishop, 1999) ------------------
+def _correlated_data(n=3000, D=8, seed=0):
+    rng = np.random.default_rng(seed)
+    mixing = rng.standard_normal((D, D)) * np.linspace(2.0, 0.2, D)
+    return rng.standard_normal((n, D)) @ mixing.T + rng.standard_normal(D)
+
+
+def test_mean_log_marginal_is_the_average_of_log_marginal():
+    from vae_course.linear_gaussian import ppca
+
+    x = _correlated_data(n=200, D=5)
+    model = ppca(x, 2)
+    assert model.mean_log_marginal(x) == pytest.approx(
+        np.mean([model.log_marginal(row) for row in x]), rel=1e-10)
+    with pytest.raises(ValueError, match=r"\(n, 5\)"):
+        model.mean_log_marginal(x[:, :4])
+
+
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_ppca_sigma2_is_the_mean_discarded_eigenvalue_and_w_spans_pca(k):
+    from vae_course import pca
+    from vae_course.linear_gaussian import ppca
+
+    x = _correlated_data()
+    model = ppca(x, k)
+    full = pca.PCA(x.shape[1]).fit(x)
+    assert model.sigma ** 2 == pytest.approx(full.explained_variance[k:].mean(), rel=1e-9)
+    np.testing.assert_allclose(model.b, x.mean(axis=0), atol=1e-12)
+    angles = pca.principal_angles(model.W, pca.PCA(k).fit(x).components.T, degrees=True)
+    assert angles.max() < 1e-5
+    # Column j of W has length sqrt(lambda_j - sigma^2) (Tipping & Bishop's closed form).
+    np.testing.assert_allclose(np.linalg.norm(model.W, axis=0),
+                               np.sqrt(full.explained_variance[:k] - model.sigma ** 2), rtol=1e-8)
+
+
+def test_ppca_is_a_maximum_of_the_likelihood():
+    from vae_course.linear_gaussian import LinearGaussian, ppca
+
+    x = _correlated_data(seed=1)
+    k = 3
+    model = ppca(x, k)
+    best = model.mean_log_marginal(x)
+    # Stationary point of the likelihood in W: S C^-1 W = W (Tipping & Bishop, eq. 10).
+    xc = x - x.mean(axis=0)
+    S = xc.T @ xc / len(x)
+    _, C = model.marginal()
+    np.testing.assert_allclose(S @ np.linalg.solve(C, model.W), model.W, atol=1e-8)
+    # Any rotation of W gives the same model; any other change lowers the likelihood.
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((k, k)))
+    assert LinearGaussian(model.W @ rotation, model.b, model.sigma).mean_log_marginal(x) == (
+        pytest.approx(best, rel=1e-10))
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        for other in (LinearGaussian(model.W + 0.05 * rng.standard_normal(model.W.shape),
+                                     model.b, model.sigma),
+                      LinearGaussian(model.W, model.b + 0.05 * rng.standard_normal(model.D),
+                                     model.sigma),
+                      LinearGaussian(model.W, model.b, model.sigma * rng.uniform(0.8, 1.25))):
+            assert other.mean_log_marginal(x) < best
+    # pPCA of a higher dimension explains the data at least as well.
+    assert ppca(x, k + 1).mean_log_marginal(x) >= best
+
+
+def test_ppca_checks_its_arguments():
+    from vae_course.linear_gaussian import ppca
+
+    x = _correlated_data(n=50, D=4)
+    for bad in (0, 4, 2.5):
+        with pytest.raises(ValueError, match="n_components"):
+            ppca(x, bad)
+    with pytest.raises(ValueError, match="sigma"):
+        ppca(np.repeat(x[:, :1], 4, axis=1), 2)     # data on a line: nothing left for sigma^2
+
+
+def test_ppca_posterior_mean_is_the_whitened_pca_code_shrunk():
+    from vae_course import pca
+    from vae_course.linear_gaussian import ppca
+
+    x = _correlated_data(seed=3)
+    k = 3
+    model, reference = ppca(x, k), pca.PCA(k).fit(x)
+    lam = reference.explained_variance
+    expected = reference.encode(x[:10]) / np.sqrt(lam) * np.sqrt(1 - model.sigma ** 2 / lam)
+    got = np.stack([model.posterior(row)[0] for row in x[:10]])
+    np.testing.assert_allclose(got, expected, atol=1e-10)

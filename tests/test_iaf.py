@@ -110,6 +110,7 @@ def test_iaf_step_log_det_matches_tfp_inverted_maf():
                                ops.convert_to_numpy(log_det), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_discretized_mixture_sums_to_one_over_all_colours_of_a_pixel():
     rng = np.random.default_rng(0)
     nr_mix = 2
@@ -172,6 +173,7 @@ def test_flow_vae_round_trip(tmp_path, images):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_flow_vae_trains_and_reports_bits_per_dim(images):
     model = cifar.cifar_vae(latent_dim=8, flow_steps=2, nr_mix=1, width=8, seed=0)
     model.compile(keras.optimizers.Adam(3e-3))
@@ -241,3 +243,24 @@ def test_iaf_step_on_latent_maps_is_triangular_in_channel_major_order(reverse):
 def test_bad_model_arguments_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         cifar.cifar_vae(**kwargs)
+
+
+def test_iaf_step_inverts_in_dim_sequential_passes():
+    """The IAF chapter's exercise: z_i = (z_new_i - (1 - sigma_i) m_i) / sigma_i needs z_<i, so
+    undoing a step takes one pass per coordinate, while the step itself took one pass."""
+    rng = np.random.default_rng(3)
+    dim = 5
+    step = flows.IAFStep(dim, (16,), forget_bias=0.0)
+    z = rng.normal(size=(2, dim)).astype("float32")
+    h = rng.normal(size=(2, 3)).astype("float32")
+    step([z, h])
+    _randomize(step, rng)
+    z_new = ops.convert_to_numpy(step([z, h])[0])
+    z_hat, errors = np.zeros_like(z), []
+    for _ in range(dim):
+        m, s = (ops.convert_to_numpy(t) for t in step.made([z_hat, h]))
+        sigma = 1.0 / (1.0 + np.exp(-(s + step.forget_bias)))
+        z_hat = ((z_new - (1.0 - sigma) * m) / sigma).astype("float32")
+        errors.append(np.abs(z_hat - z).max())
+    assert errors[-1] < 1e-4                # exact after dim passes
+    assert errors[0] > 1e-2                 # but not after one

@@ -38,6 +38,7 @@ def log_px_by_quadrature(model, x, lo=-10.0, hi=10.0, n=4001):
     return np.array(out)
 
 
+@pytest.mark.slow
 def test_importance_sampling_converges_to_exact_log_likelihood(untrained_model,
                                                               binary_test_images):
     x = binary_test_images[0][:4]
@@ -46,6 +47,7 @@ def test_importance_sampling_converges_to_exact_log_likelihood(untrained_model,
     np.testing.assert_allclose(estimate, exact, atol=0.05)
 
 
+@pytest.mark.slow
 def test_importance_sampled_bound_stays_below_exact_for_a_trained_model(tiny_model,
                                                                        binary_test_images):
     x = binary_test_images[0][:8]
@@ -60,6 +62,7 @@ def test_importance_sampled_bound_stays_below_exact_for_a_trained_model(tiny_mod
     assert (exact - estimate).mean() < (exact - elbo).mean()
 
 
+@pytest.mark.slow
 def test_elbo_below_iwae_bound_which_grows_with_k(tiny_model, binary_test_images):
     x = binary_test_images[0][:32]
     elbo = metrics.elbo(tiny_model, x, seed=0)
@@ -73,6 +76,7 @@ def test_elbo_below_iwae_bound_which_grows_with_k(tiny_model, binary_test_images
     assert float(bounds[0]) == pytest.approx(mc, abs=0.05 * abs(mc))
 
 
+@pytest.mark.slow
 def test_chunking_does_not_change_the_estimate(untrained_model, binary_test_images):
     x = binary_test_images[0][:8]
     a = metrics.log_likelihood(untrained_model, x, k=3000, max_decode=512, seed=0)

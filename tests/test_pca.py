@@ -80,8 +80,42 @@ def test_knn_accuracy():
     assert pca.knn_accuracy(train, labels, [[0.2, 0.2], [4.9, 4.8]], [1, 1], k=3) == 0.5
 
 
+@pytest.mark.slow
 def test_30d_pca_reproduces_hinton_salakhutdinov(mnist):
     (x_train, _), (x_test, _) = mnist
     p = pca.PCA(30, method="covariance").fit(x_train)
     error = pca.squared_error(x_test, p.reconstruct(x_test)).mean()
     assert error == pytest.approx(13.87, abs=0.5)
+
+
+def test_linear_autoencoder_loss_is_a_trace_and_never_beats_pca(gaussian_data):
+    # The PCA chapter: with the biases at their optimum, the linear autoencoder's mean error
+    # is tr((I - M) C (I - M)^T) with M = W_d W_e, and (Eckart-Young) at least the sum of the
+    # discarded eigenvalues, which M = V_k V_k^T attains.
+    x = gaussian_data
+    n, d = x.shape
+    mean = x.mean(0)
+    cov = (x - mean).T @ (x - mean) / n
+    p = pca.PCA(2).fit(x)
+    discarded = p.total_variance - p.explained_variance.sum()
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        m = rng.standard_normal((d, 2)) @ rng.standard_normal((2, d))
+        residual = (x - mean) @ (np.eye(d) - m).T
+        error = np.mean(np.sum(residual**2, axis=1))
+        assert error == pytest.approx(np.trace((np.eye(d) - m) @ cov @ (np.eye(d) - m).T))
+        assert error > discarded
+    v = p.components.T
+    best = np.mean(np.sum(((x - mean) @ (np.eye(d) - v @ v.T)) ** 2, axis=1))
+    assert best == pytest.approx(discarded, rel=1e-10)
+
+
+def test_random_subspace_angle_follows_the_wachter_edge():
+    # The PCA chapter's exercise: the largest cosine between two random k-dim subspaces of R^D
+    # approaches 2 sqrt(c (1 - c)), c = k / D <= 1/2.
+    rng = np.random.default_rng(0)
+    d, k = 400, 40
+    c = k / d
+    fixed = np.linalg.qr(rng.standard_normal((d, k)))[0]
+    smallest = [pca.principal_angles(rng.standard_normal((d, k)), fixed).min() for _ in range(5)]
+    assert np.cos(np.mean(smallest)) == pytest.approx(2 * np.sqrt(c * (1 - c)), abs=0.05)

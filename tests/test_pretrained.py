@@ -20,6 +20,7 @@ def test_manifest_records_how_each_model_was_made():
             assert entry["is_nll"] > 0 and entry["test_elbo"] < 0
 
 
+@pytest.mark.slow
 def test_pretrained_model_reproduces_its_manifest_elbo(binary_test_images):
     model = pretrained.load(NAME)
     x, _ = binary_test_images
@@ -97,6 +98,7 @@ def test_cifar_models_reproduce_their_manifest_and_meet_the_chapter_bars(cifar_t
         assert bpd == pytest.approx(pretrained.info(name)["test_bpd"], abs=0.15), name
 
 
+@pytest.mark.slow
 def test_cli_evaluates_a_pretrained_cifar_model_in_bits_per_dim(data_dir):
     import os
     import subprocess

@@ -83,3 +83,46 @@ def test_gradient_tape_step_equals_fit_step(binary_test_images):
     # A different noise seed gives a different loss: the comparison is not vacuous.
     other, _ = _tape_step(taped, x, seed=8)
     assert other != pytest.approx(loss, rel=1e-6)
+
+
+# -- the revised chapter's claims ------------------------------------------------------------
+def test_values_and_gradients_is_public_and_keeps_its_old_name():
+    values, grads = estimators.values_and_gradients(TOY, np.array([[0.0, 0.0, 0.0]]))
+    np.testing.assert_allclose(values, [1.0 + 0.25 + 4.0], rtol=1e-6)
+    np.testing.assert_allclose(grads, [[-2.0, 1.0, -4.0]], rtol=1e-6)
+    assert estimators._values_and_grads is estimators.values_and_gradients
+
+
+def test_a_baseline_that_includes_the_draw_shrinks_the_gradient_by_n_minus_1_over_n():
+    # the exercise's claim: with the plain mean of the n draws as baseline, the estimate's
+    # expectation is (n - 1) / n times the gradient; leaving the draw out removes the bias
+    from vae_course.exercises.reparameterization import score_with_baseline_reference
+
+    n, groups = 4, 40_000
+    eps = np.random.default_rng(5).standard_normal((groups, n, 3))
+    sigma = np.exp(0.5 * LOG_VAR)
+    values = TOY(ops.convert_to_tensor(MU + sigma * eps))
+    values = np.asarray(ops.convert_to_numpy(values), np.float64)
+    score = np.concatenate([eps / sigma, 0.5 * (eps ** 2 - 1)], axis=-1)
+    plain = ((values - values.mean(1, keepdims=True))[..., None] * score).reshape(-1, 6)
+    f = lambda z: np.asarray(ops.convert_to_numpy(TOY(ops.convert_to_tensor(z))))  # noqa: E731
+    loo = np.concatenate([np.concatenate(score_with_baseline_reference(f, MU, LOG_VAR, e), 1)
+                          for e in eps[:5000]])
+    exact = np.concatenate(TOY.gradient(MU, LOG_VAR))
+    for pool, expected in ((plain, exact * (n - 1) / n), (loo, exact)):
+        mean, se = estimators.mean_and_standard_error(pool)
+        assert np.all(np.abs(mean - expected) < 4.5 * se), (mean, expected, se)
+    mean, se = estimators.mean_and_standard_error(plain)
+    assert np.any(np.abs(mean - exact) > 4.5 * se)      # the bias is visible at this size
+
+
+def test_a_disc_of_radius_sqrt_of_minus_2_log_005_holds_95_percent_of_a_2d_gaussian():
+    r = np.sqrt(-2 * np.log(0.05))
+    z = np.random.default_rng(0).standard_normal((400_000, 2))
+    inside = np.mean(np.sum(z ** 2, axis=1) < r ** 2)
+    assert inside == pytest.approx(0.95, abs=0.002)
+    # and the +-4 sigma square holds (1 - 2 Phi(-4))^2 of it
+    from statistics import NormalDist
+
+    assert np.mean(np.all(np.abs(z) < 4, axis=1)) == pytest.approx(
+        (1 - 2 * NormalDist().cdf(-4)) ** 2, abs=1e-4)

@@ -9,11 +9,11 @@ the command line's ``--help`` do not). The layers, lowest first:
     data, configs, validation, repro, pca, estimators, linear_gaussian   NumPy / plain Python
     layers, losses, flows                                                 Keras ops
     networks                                                              encoders, decoders
-    models, autoencoders, cifar                                           the models
+    models, autoencoders, cifar, conditional                              the models
     images, factory, pipeline, execution, runs, metrics, explore, plotting
     train                                                                 the training loop
     pretrained, publish                                                   shipped models
-    widgets, __main__                                                     explorer, CLI
+    widgets, __main__, exercises                                          explorer, CLI, checkers
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["PRESETS", "TrainConfig", "VAE", "autoencoders", "cifar", "configs", "conv_vae",
-           "data", "estimators", "execution", "explore", "factory", "flows", "get_preset",
-           "images", "layers", "linear_gaussian", "losses", "metrics", "mlp_vae", "models",
-           "networks", "pca", "pipeline", "plotting", "pretrained", "publish", "repro", "runs",
-           "train", "validation", "widgets"]
+__all__ = ["PRESETS", "TrainConfig", "VAE", "autoencoders", "cifar", "conditional", "configs",
+           "conv_vae", "data", "estimators", "execution", "exercises", "explore", "factory",
+           "flows", "get_preset", "images", "layers", "linear_gaussian", "losses", "metrics",
+           "mlp_vae", "models", "networks", "pca", "pipeline", "plotting", "pretrained",
+           "publish", "repro", "runs", "train", "validation", "widgets"]
 
 _NAMES = {"PRESETS": "configs", "TrainConfig": "configs", "get_preset": "configs",
           "VAE": "models", "conv_vae": "models", "mlp_vae": "models"}

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+# TensorFlow's C++ INFO and WARNING logs stay out of the command line's output (set before
+# anything imports TensorFlow; an explicit setting wins).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _parser():
@@ -37,6 +42,11 @@ def _parser():
                    help="training steps per compiled call (default 16; 1 with --strategy "
                         "mirrored and under the torch backend)")
     t.add_argument("--quiet", action="store_true")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also write Keras TensorBoard logs into <out>/tensorboard")
+    # Run every check (arguments, the folder, the run in it, its checkpoint, the data, the
+    # model) and stop where the first byte would be written (the tests' dry run).
+    t.add_argument("--check-only", action="store_true", help=argparse.SUPPRESS)
 
     e = sub.add_parser("evaluate", help="test ELBO and importance-sampled NLL of a run or a "
                                         "pretrained model")
@@ -60,15 +70,25 @@ def _parser():
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    from ._console import quiet_tensorflow_import
+
+    quiet_tensorflow_import()   # its start-up lines, which TF_CPP_MIN_LOG_LEVEL does not reach
     from .data import DataUnavailableError
     from .pretrained import PretrainedError
-    from .runs import CheckpointError, RunConflictError
-    from .train import TrainingDivergedError
+    from .runs import CheckpointError, OutputPathError, RunConflictError, RunFileError
 
+    # The package's refusals: each message names the argument or file, what was expected and
+    # received, and what to do. (ValueError covers the config and argument checks, and
+    # ChecksumError, PretrainedError and RunFileError, which derive from it.)
+    refusals = (ValueError, DataUnavailableError, PretrainedError, RunConflictError,
+                CheckpointError, RunFileError, OutputPathError)
+    if args.command == "train":
+        from .train import TrainingDivergedError
+
+        refusals += (TrainingDivergedError,)
     try:
         return _run(args)
-    except (ValueError, DataUnavailableError, PretrainedError, RunConflictError, CheckpointError,
-            TrainingDivergedError) as err:
+    except refusals as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -97,19 +117,28 @@ def _run(args):
         from .train import train
 
         overrides = {k: v for k, v in vars(args).items()
-                     if k not in ("command", "preset", "out", "quiet") and v is not None}
+                     if k not in ("command", "preset", "out", "quiet", "check_only",
+                                  "tensorboard")
+                     and v is not None}
         config = configs.get_preset(args.preset).replace(**overrides)
         out = args.out or f"runs/{args.preset}"
         try:
-            train(config, out, verbose=2 if args.quiet else "auto")
+            train(config, out, verbose=2 if args.quiet else "auto", check_only=args.check_only,
+                  tensorboard=args.tensorboard)
         except KeyboardInterrupt:
             from .runs import finished_epochs
 
-            done = finished_epochs(out)
-            print(f"\ninterrupted: {out} holds the checkpoint after epoch {done}; run the same "
-                  f"command again to resume from there.", file=sys.stderr)
+            try:
+                done = f"the checkpoint after epoch {finished_epochs(out)}"
+            except Exception:   # noqa: BLE001  (the message below matters more)
+                done = "its last checkpoint"
+            print(f"\ninterrupted: {out} holds {done}; run the same command again to resume "
+                  f"from there.", file=sys.stderr)
             return 130
-        print(f"run directory: {out}")
+        if args.check_only:
+            print(f"checked: {out} and every argument; nothing was written")
+        else:
+            print(f"run directory: {out}")
         return 0
     if args.command == "evaluate":
         return _evaluate(args)
@@ -118,6 +147,8 @@ def _run(args):
 
         from . import publish
 
+        _check_scoring(args)
+
         entry = publish.export(args.run_dir, args.name, k=args.k, examples=args.examples,
                                  note=args.note)
         print(json.dumps(entry, indent=2))
@@ -125,17 +156,26 @@ def _run(args):
     return 2
 
 
+def _check_scoring(args):
+    if not 1 <= args.k <= 1_000_000:
+        raise ValueError(f"Expected --k, the importance samples per image, in [1, 1000000]. "
+                         f"Received: --k {args.k}")
+    if args.examples is not None and args.examples < 1:
+        raise ValueError(f"Expected --examples >= 1 (the first N test images), or no "
+                         f"--examples for all. Received: --examples {args.examples}")
+
+
 def _evaluate(args):
     from . import metrics, pretrained, runs
     from .configs import TrainConfig
 
-    if args.k < 1:
-        raise ValueError(f"Expected --k >= 1 importance samples. Received: --k {args.k}")
-    if args.examples is not None and args.examples < 1:
-        raise ValueError(f"Expected --examples >= 1 (the first N test images). "
-                         f"Received: --examples {args.examples}")
-    if (Path(args.source) / "config.json").exists():
-        config = runs.read_config(args.source)
+    _check_scoring(args)
+    source = Path(args.source)
+    if "\0" not in args.source and source.exists() and not source.is_dir():
+        raise ValueError(f"Expected a run folder or a pretrained model name. Received "
+                         f"{args.source}, which is a file.")
+    if "\0" not in args.source and source.is_dir():
+        config = runs.read_config(args.source)   # refuses a folder without config.json
         model = runs.load_checkpoint(args.source, config, compile=False)
     else:
         entry = pretrained.info(args.source)
@@ -147,7 +187,10 @@ def _evaluate(args):
                 f"vae_course.autoencoders.reconstruction_error(pretrained.load({args.source!r}), x).")
         model = pretrained.load(args.source)
         config = TrainConfig.from_dict(entry["config"])
-    r = metrics.evaluate(model, config, k=args.k, examples=args.examples)
+    from ._console import evaluate_with_progress
+
+    # metrics.evaluate, with a progress bar and the time left on stderr
+    r = evaluate_with_progress(model, config, k=args.k, examples=args.examples)
     print(f"test images: {r['images']} ({r['what']})")
     print(f"test ELBO: {r['test_elbo']:.2f} nats")
     print(f"importance-sampled NLL (K={r['k']}): {r['is_nll']:.2f} nats")

@@ -141,6 +141,9 @@ class FlowVAE(VariationalModel):
         self.bpd_tracker.update_state(losses.bits_per_dim(kl - reconstruction, DIMS))
 
     # -- checks ---------------------------------------------------------------------------
+    def example_input(self, n=1):
+        return np.zeros((n,) + self.image_shape, "uint8")
+
     def check_inputs(self, x):
         return check_uint8_images(x, self.image_shape)
 
@@ -209,6 +212,9 @@ class Bernoulli256:
 
     def flow(self, z, context):
         return self.vae.flow(z, context)
+
+    def decoder_input(self, z, x):
+        return self.vae.decoder_input(z, x)
 
     def decode_params(self, z, compiled=False):
         return self.vae.decode_params(z, compiled)

@@ -18,7 +18,8 @@ def quick() -> bool:
 class TrainConfig:
     model: str = "conv"               # "conv": the TensorFlow tutorial's conv encoder/decoder;
                                       # "mlp": dense encoder/decoder (models.mlp_vae);
-                                      # "cifar-conv": cifar.cifar_vae (CIFAR-10 only)
+                                      # "cifar-conv": cifar.cifar_vae (CIFAR-10 only);
+                                      # "cvae": conditional.conditional_vae (MNIST, labels in)
     dataset: str = "mnist"            # "mnist" or "cifar10"
     latent_dim: int = 2               # size of z
     binarization: str = "static"      # "static": threshold at 0.5; "dynamic": resample each epoch
@@ -47,8 +48,11 @@ class TrainConfig:
 
     def __post_init__(self):
         checks = [
-            (self.model in ("conv", "mlp", "cifar-conv"), "model 'conv', 'mlp' or 'cifar-conv'",
-             self.model),
+            (self.model in ("conv", "mlp", "cifar-conv", "cvae"),
+             "model 'conv', 'mlp', 'cifar-conv' or 'cvae'", self.model),
+            (self.model != "cvae" or (self.dataset, self.binarization) == ("mnist", "static"),
+             "model 'cvae' with dataset 'mnist' and binarization 'static'",
+             (self.model, self.dataset, self.binarization)),
             (self.dataset in ("mnist", "cifar10"), "dataset 'mnist' or 'cifar10'", self.dataset),
             (self.model != "cifar-conv" or self.dataset == "cifar10",
              "model 'cifar-conv' with dataset 'cifar10'", (self.model, self.dataset)),
@@ -66,27 +70,41 @@ class TrainConfig:
              "steps_per_execution 1 with strategy 'mirrored'",
              (self.strategy, self.steps_per_execution)),
         ]
+
+        def integer(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
         for name, lo, hi in [("latent_dim", 1, 4096), ("epochs", 1, 100_000),
-                             ("lr_cooldown", 0, self.epochs),
+                             ("lr_cooldown", 0, self.epochs if integer(self.epochs) else 100_000),
                              ("batch_size", 1, 65_536), ("flow_steps", 0, 64), ("nr_mix", 1, 32),
-                             ("steps_per_execution", 1, 100_000)]:
+                             ("seed", 0, 2**32 - 1), ("steps_per_execution", 1, 100_000)]:
             value = getattr(self, name)
             if name == "steps_per_execution" and value is None:
                 continue
-            ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+            ok = integer(value) and lo <= value <= hi
             checks.append((ok, f"{name} an integer in [{lo}, {hi}]", value))
         for name in ("hidden_units", "hidden_layers"):
             value = getattr(self, name)
-            ok = value is None or (isinstance(value, int) and not isinstance(value, bool)
-                                   and 0 < value <= 65_536 and self.model == "mlp")
+            ok = value is None or (integer(value) and 0 < value <= 65_536 and self.model == "mlp")
             checks.append((ok, f"{name} None, or a positive integer with model 'mlp'", value))
         for name in ("train_examples", "test_examples"):
             value = getattr(self, name)
-            ok = value is None or (isinstance(value, int) and value > 0)
+            ok = value is None or (integer(value) and value > 0)
             checks.append((ok, f"{name} None or a positive integer", value))
-        checks.append((0 < self.learning_rate < 10, "learning_rate in (0, 10)",
-                       self.learning_rate))
-        checks.append((0 <= self.beta < 1e4, "beta in [0, 1e4)", self.beta))
+        def number(value):   # NaN and infinities then fail the range comparisons
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        lr, beta = self.learning_rate, self.beta
+        checks += [(number(lr) and 0 < lr < 10, "learning_rate a number in (0, 10)", lr),
+                   (number(beta) and 0 <= beta < 1e4, "beta a number in [0, 1e4)", beta)]
+        for name in ("mixed_precision", "deterministic"):
+            checks.append((isinstance(getattr(self, name), bool), f"{name} True or False",
+                           getattr(self, name)))
+        checks += [(isinstance(self.description, str), "description a string", self.description),
+                   (self.flow_steps == 0 or self.model == "cifar-conv",
+                    "flow_steps 0 unless model 'cifar-conv'", (self.model, self.flow_steps)),
+                   (self.nr_mix == 1 or self.model == "cifar-conv",
+                    "nr_mix 1 unless model 'cifar-conv'", (self.model, self.nr_mix))]
         for ok, expected, received in checks:
             if not ok:
                 raise ValueError(f"Expected {expected}. Received: {received!r}")
@@ -109,6 +127,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"Expected a JSON object (dict) of config fields. Received a "
+                             f"{type(d).__name__}.")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -157,6 +178,14 @@ PRESETS = {
         model="cifar-conv", dataset="cifar10", latent_dim=8, nr_mix=1, flow_steps=2,
         epochs=2, train_examples=1024, test_examples=256,
         description="A tiny IAF run on CIFAR-10 for tests and CI: 2 epochs on 1,024 images."),
+    "mnist-cvae": TrainConfig(
+        model="cvae", epochs=20,
+        description="Conditional VAE: the conv VAE's networks with the digit's one-hot label "
+                    "in the encoder and the decoder; latent 2, bound on log p(x | y)."),
+    "mnist-cvae-latent16": TrainConfig(
+        model="cvae", latent_dim=16, epochs=20,
+        description="The conditional VAE with a 16-dimensional z, for the likelihood and the "
+                    "generative classifier of the conditional-VAE chapter."),
     "mnist-mlp-latent16": TrainConfig(
         model="mlp", latent_dim=16, hidden_units=400, hidden_layers=2, binarization="dynamic",
         batch_size=100, learning_rate=1e-3, epochs=8,

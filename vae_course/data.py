@@ -108,8 +108,23 @@ def _missing(name: str, keras_error: Exception) -> DataUnavailableError:
 
 def _load(name: str, keras_loader):
     directory = data_dir()
-    if directory is not None and (directory / name).exists():
-        return _load_npz(verify(directory / name), name)
+    path = None if directory is None else directory / name
+    fix = (f"put {name} (SHA-256 {KNOWN_SHA256[name][0]}) there, or point {DATA_ENV} at the "
+           f"directory that holds it.")
+    try:
+        if path is not None and (path.exists() or path.is_symlink()):
+            if not path.is_file():
+                kind = "a folder" if path.is_dir() else "not a regular file (a broken link?)"
+                raise DataUnavailableError(f"{path} is {kind}: expected the data file {name} "
+                                           f"(from {DATA_ENV}={str(directory)!r}). Remove it and "
+                                           f"{fix}")
+            return _load_npz(verify(path), name)
+    except DataUnavailableError:
+        raise
+    except OSError as err:   # no permission to read the file or its folder
+        raise DataUnavailableError(f"{path} could not be read ({err.strerror or err}): expected "
+                                   f"the data file {name} (from {DATA_ENV}). Make it readable "
+                                   f"(e.g. chmod a+r), or {fix}") from err
     try:
         (x_train, y_train), (x_test, y_test) = keras_loader()
     except Exception as err:  # network errors come in many types (URLError, OSError, ...)

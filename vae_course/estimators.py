@@ -36,8 +36,8 @@ def _draw(mu, log_var, n, seed):
     return mu, log_var, eps, mu + np.exp(0.5 * log_var) * eps
 
 
-def _values_and_grads(f, z):
-    """f(z) (n,) and df/dz (n, d) as numpy float64; rows are independent draws.
+def values_and_gradients(f, z):
+    """f(z) (n,) and df/dz (n, ...) as numpy float64; rows are independent draws.
 
     The gradient of sum(f(z)) is taken with the Keras backend's own autodiff
     (``tf.GradientTape``, ``jax.vjp`` or ``torch.autograd``); row i only depends on z[i],
@@ -75,10 +75,13 @@ def _values_and_grads(f, z):
             np.asarray(keras.ops.convert_to_numpy(grads), np.float64))
 
 
+_values_and_grads = values_and_gradients   # the name this module used first
+
+
 def score_function(f, mu, log_var, n, seed=0, baseline=0.0):
     """n single-draw score-function estimates: (grad_mu (n, d), grad_log_var (n, d))."""
     mu, log_var, eps, z = _draw(mu, log_var, n, seed)
-    values, _ = _values_and_grads(f, z)
+    values, _ = values_and_gradients(f, z)
     weight = (values - baseline)[:, None]
     var = np.exp(log_var)
     return weight * (z - mu) / var, weight * 0.5 * ((z - mu) ** 2 / var - 1.0)
@@ -87,7 +90,7 @@ def score_function(f, mu, log_var, n, seed=0, baseline=0.0):
 def reparameterized(f, mu, log_var, n, seed=0):
     """n single-draw reparameterized estimates: (grad_mu (n, d), grad_log_var (n, d))."""
     mu, log_var, eps, z = _draw(mu, log_var, n, seed)
-    _, dfdz = _values_and_grads(f, z)
+    _, dfdz = values_and_gradients(f, z)
     return dfdz, dfdz * 0.5 * np.exp(0.5 * log_var) * eps
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from . import losses
+from . import data, losses
 from .images import decode_plane
 
 
@@ -15,8 +15,10 @@ def _np(t):
 
 
 def encode_all(model, x, batch_size=1000):
-    """(z_mean, z_log_var) as numpy, each (n, latent_dim), encoded in batches."""
-    parts = [model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    """(z_mean, z_log_var) as numpy, each (n, latent_dim), encoded in batches (``x``: images,
+    or the pair (images, labels) for a conditional model)."""
+    parts = [model.encode(data.take(x, slice(i, i + batch_size)))
+             for i in range(0, data.count(x), batch_size)]
     return (np.concatenate([_np(m) for m, _ in parts]),
             np.concatenate([_np(v) for _, v in parts]))
 

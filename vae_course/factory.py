@@ -10,7 +10,7 @@ from .configs import TrainConfig
 def register_models():
     """Import every module that registers a Keras-serializable class of the package, so that
     ``keras.saving.load_model`` (safe mode) can rebuild any shipped or checkpointed model."""
-    from . import autoencoders, cifar, flows, layers, models  # noqa: F401
+    from . import autoencoders, cifar, conditional, flows, layers, models  # noqa: F401
 
 
 def build_model(config: TrainConfig):
@@ -20,6 +20,10 @@ def build_model(config: TrainConfig):
     if config.model == "cifar-conv":
         return cifar.cifar_vae(config.latent_dim, flow_steps=config.flow_steps,
                                nr_mix=config.nr_mix, seed=config.seed)
+    if config.model == "cvae":
+        from .conditional import conditional_vae
+
+        return conditional_vae(config.latent_dim, beta=config.beta, seed=config.seed)
     if config.model == "mlp":
         sizes = {k: v for k, v in (("hidden_units", config.hidden_units),
                                    ("hidden_layers", config.hidden_layers)) if v is not None}

@@ -53,13 +53,15 @@ def decode_plane(model, base, dims, values_a, values_b, compiled=False):
 
 
 def epoch_frame(model, x_fixed, z_fixed):
-    """One uint8 image: originals (row 1), their reconstructions (row 2), samples (rows 3-4)."""
+    """One uint8 image: originals (row 1), their reconstructions (row 2), then samples from the
+    decoder inputs ``z_fixed`` (``model.prior_points``: two rows, or one row per digit for a
+    conditional model)."""
     from keras import ops
 
     recon = ops.convert_to_numpy(model.decode_mean(model.encode_point(x_fixed)))
     samples = ops.convert_to_numpy(model.decode_mean(z_fixed))
-    shown = x_fixed / 255.0 if x_fixed.dtype == np.uint8 else x_fixed
-    grid = to_uint8(tile(np.concatenate([shown, recon, samples]), ncols=len(x_fixed), gap=1))
+    shown = model.pixels(x_fixed)
+    grid = to_uint8(tile(np.concatenate([shown, recon, samples]), ncols=len(shown), gap=1))
     return grid.repeat(2, axis=0).repeat(2, axis=1)
 
 
@@ -70,6 +72,6 @@ def write_gif(out_dir: Path, fps: int = 4):
     out_dir = Path(out_dir)
     frames = [imageio.imread(p) for p in sorted((out_dir / "images").glob("epoch_*.png"))]
     if frames:
-        tmp = out_dir / ".progress.gif.tmp"
+        tmp = out_dir / f".progress.gif.{os.getpid()}.tmp"   # unique per process
         imageio.mimsave(tmp, frames, format="GIF", duration=1000 / fps, loop=0)
         os.replace(tmp, out_dir / "progress.gif")

@@ -6,6 +6,9 @@ Its marginal p(x) = N(x; b, W W^T + sigma^2 I), its posterior p(z|x) is Gaussian
 Gaussian q(z) = N(mu, Sigma) the ELBO and KL(q || p(z|x)) have closed forms. The ELBO chapter
 uses it to check log p(x) = ELBO(q) + KL(q || p(z|x)) to numerical precision.
 
+It is probabilistic PCA (Tipping & Bishop, 1999): :func:`ppca` fits it to data by maximum
+likelihood in closed form, and its W spans the principal subspace of :class:`vae_course.pca.PCA`.
+
 Everything is float64 numpy. ``x``: (D,); ``mu``: (d,); ``cov``: (d, d) symmetric positive
 definite (a diagonal q is ``np.diag(variances)``).
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from .pca import flatten
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -67,6 +72,21 @@ class LinearGaussian:
     def log_marginal(self, x):
         """log p(x), exactly."""
         return gaussian_log_density(x, *self.marginal())
+
+    def mean_log_marginal(self, x):
+        """The average of log p(x_i) over the rows of a data set ``x`` (n, D), exactly.
+
+        Only the data's mean and covariance enter: with S_b = mean_i (x_i - b)(x_i - b)^T and
+        C = W W^T + sigma^2 I, the average is -(D log 2 pi + log det C + tr(C^-1 S_b)) / 2.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.D:
+            raise ValueError(f"Expected data of shape (n, {self.D}). Received: shape {x.shape}")
+        _, cov = self.marginal()
+        chol = np.linalg.cholesky(cov)
+        whitened = np.linalg.solve(chol, (x - self.b).T)               # (D, n)
+        logdet = 2.0 * np.sum(np.log(np.diag(chol)))
+        return -0.5 * (self.D * LOG_2PI + logdet + np.sum(whitened ** 2) / len(x))
 
     def posterior(self, x):
         """(mean, cov) of p(z|x): cov = (I + W^T W / sigma^2)^-1, mean = cov W^T (x - b) / sigma^2."""
@@ -124,6 +144,45 @@ class LinearGaussian:
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((n, self.d))
         return z @ self.W.T + self.b + self.sigma * rng.standard_normal((n, self.D)), z
+
+
+def ppca(x, n_components):
+    """Probabilistic PCA fitted by maximum likelihood: the :class:`LinearGaussian` with d =
+    ``n_components`` that gives the data ``x`` the highest average log p(x).
+
+    ``x``: (n, D) or images (n, h, w[, c]); uint8 pixels are scaled to [0, 1] as
+    :class:`vae_course.pca.PCA` does. With lambda_1 >= ... >= lambda_D the eigenvalues of the
+    data's covariance S (divided by n) and U_k its top k eigenvectors, the maximum is at
+    (Tipping & Bishop, 1999)
+
+        b = mean of x,   sigma^2 = mean(lambda_{k+1}, ..., lambda_D),
+        W = U_k (Lambda_k - sigma^2 I)^{1/2} R,
+
+    for any k x k rotation R (the likelihood depends on W only through W W^T); here R = I,
+    with each direction's sign chosen as :class:`vae_course.pca.PCA` chooses it.
+    So W spans PCA's subspace, and sigma^2 is the variance PCA leaves out, per discarded
+    direction.
+    """
+    x = flatten(x)
+    n, D = x.shape
+    if not isinstance(n_components, (int, np.integer)) or not 0 < n_components < D:
+        raise ValueError(f"Expected 0 < n_components < D = {D}. "
+                         f"Received: n_components={n_components!r}")
+    mean = x.mean(axis=0)
+    xc = x - mean
+    eigenvalues, eigenvectors = np.linalg.eigh(xc.T @ xc / n)       # ascending
+    eigenvalues, eigenvectors = eigenvalues[::-1].clip(min=0.0), eigenvectors[:, ::-1]
+    k = int(n_components)
+    sigma2 = float(eigenvalues[k:].mean())
+    if not sigma2 > 1e-12 * max(eigenvalues[0], np.finfo(float).tiny):
+        raise ValueError(f"The data vary in at most {k} directions, so sigma^2 = 0 and the "
+                         f"likelihood has no maximum. Use fewer components than "
+                         f"{int(np.sum(eigenvalues > 0))}.")
+    u = eigenvectors[:, :k]
+    # The sign convention of pca.PCA (largest-magnitude entry of each direction positive).
+    u = u * np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(k)])
+    W = u * np.sqrt(np.clip(eigenvalues[:k] - sigma2, 0.0, None))
+    return LinearGaussian(W, mean, math.sqrt(sigma2))
 
 
 def random_gaussian(d, seed=0, scale=1.0):

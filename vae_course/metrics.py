@@ -97,6 +97,28 @@ def log_likelihood(model, x, k=1000, batch_size=None, max_decode=4096, seed=0):
     return np.concatenate(out)
 
 
+def label_log_likelihoods(model, images, k=100, seed=0, **kwargs):
+    """log p(x | y) for every label y of a conditional model: (n, classes), importance-sampled
+    with ``k`` draws per image and label (:func:`log_likelihood`; ``kwargs`` go to it)."""
+    if not getattr(model, "condition", None):
+        raise TypeError(f"Expected a conditional model (one with a `condition`). Received "
+                        f"{type(model).__name__}.")
+    n, classes = len(images), model.condition["classes"]
+    return np.stack([log_likelihood(model, (images, np.full(n, c)), k=k, seed=seed + c, **kwargs)
+                     for c in range(classes)], axis=1)
+
+
+def classify(log_px_given_y, log_prior=None):
+    """Bayes' rule on log p(x | y) (n, classes): returns (predicted labels (n,), log p(y | x)).
+
+    ``log_prior``: log p(y) (classes,), default uniform."""
+    log_joint = np.asarray(log_px_given_y, dtype="float64")
+    if log_prior is not None:
+        log_joint = log_joint + np.asarray(log_prior, dtype="float64")
+    log_post = log_joint - np.logaddexp.reduce(log_joint, axis=1, keepdims=True)
+    return log_post.argmax(axis=1), log_post
+
+
 def test_set(model, config, examples=None):
     """What a trained model of ``config`` is scored on: ``(scored, x, description)``.
 
@@ -116,8 +138,10 @@ def test_set(model, config, examples=None):
 
             return Bernoulli256(model), x, "CIFAR-10 8-bit images"
         return model, x, "CIFAR-10 8-bit images"
-    (_, _), (x_test, _) = data.load_mnist()
+    (_, _), (x_test, y_test) = data.load_mnist()
     x = data.binarize(x_test[:examples], config.binarization)
+    if config.model == "cvae":   # scored as a model of p(x | y)
+        return model, (x, y_test[:examples]), f"{config.binarization} binarization, labels given"
     return model, x, f"{config.binarization} binarization"
 
 

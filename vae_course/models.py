@@ -3,9 +3,15 @@
 Every model here is a :class:`LatentModel`: an encoder to a latent space and a decoder back
 to images. That part is all the latent explorer and the per-epoch images need:
 
-    latent_shape           shape of one latent point, without the batch axis
-    encode_point(x)        one latent point per image (the posterior mean, or the code)
-    decode_mean(z)         images in [0, 1]: the decoder's mean (its output for autoencoders)
+    latent_shape           shape of one latent variable z, without the batch axis
+    point_shape            shape of what the decoder reads: z, or [z, one-hot label] for a
+                           conditional model (the explorer moves these points)
+    condition              None, or {"offset", "classes"}: where a one-hot label sits in a point
+    encode_point(x)        one point per image (the posterior mean, or the code)
+    decode_mean(points)    images in [0, 1]: the decoder's mean (its output for autoencoders)
+    prior_points(rng, n)   decoder inputs for samples from the prior (the per-epoch images)
+    pixels(x)              the images of an input batch, in [0, 1], for showing
+    example_input(n)       n blank inputs of the kind the model takes (to build its layers)
     pixel_output           how the decoder's raw output becomes pixels in the browser
                            explorer: "sigmoid", "identity" or "mixture1"
     prior                  "standard_normal", or None (autoencoders have no prior)
@@ -70,9 +76,28 @@ class LatentModel(keras.Model):
     def latent_shape(self) -> tuple:
         return tuple(int(d) for d in self.decoder.inputs[0].shape[1:])
 
+    condition = None
+
+    @property
+    def point_shape(self) -> tuple:
+        return tuple(int(d) for d in self.decoder.inputs[0].shape[1:])
+
     @property
     def image_shape(self) -> tuple:
         return tuple(int(d) for d in self.encoder.inputs[0].shape[1:])
+
+    def prior_points(self, rng, columns=8):
+        """Two rows of ``columns`` decoder inputs z ~ N(0, I) drawn from NumPy ``rng``."""
+        return rng.standard_normal((2 * columns,) + self.latent_shape).astype("float32")
+
+    def example_input(self, n=1):
+        """``n`` blank inputs of the kind the model takes (to build its layers)."""
+        return np.zeros((n,) + self.image_shape, "float32")
+
+    def pixels(self, x):
+        """The images of an input batch as floats in [0, 1] (uint8 pixels are scaled)."""
+        x = np.asarray(x)
+        return x / 255.0 if x.dtype == np.uint8 else x
 
     def decode_params(self, z, compiled=False):
         """The decoder's raw output, float32. ``compiled=True`` runs Keras's compiled predict
@@ -119,9 +144,10 @@ def gaussian_log_weights(model, x, k, seed=None, compiled=False):
     z0 = reparameterize(tile(mean), tile(log_var), eps)
     log_q = losses.reparameterized_log_prob(eps, tile(log_var))
     z, log_det = model.flow(z0, None if context is None else tile(context))
-    params = model.decode_params(z, compiled)
-    log_w = (model.log_px(tile(ops.convert_to_tensor(x)), params)
-             + losses.standard_normal_log_prob(z) - (log_q - log_det))
+    x = tuple(map(tile, map(ops.convert_to_tensor, x))) if isinstance(x, tuple) \
+        else tile(ops.convert_to_tensor(x))
+    params = model.decode_params(model.decoder_input(z, x), compiled)
+    log_w = model.log_px(x, params) + losses.standard_normal_log_prob(z) - (log_q - log_det)
     return ops.reshape(log_w, (k, b))
 
 
@@ -158,6 +184,11 @@ class VariationalModel(LatentModel):
     def flow(self, z, context):
         """Push z_0 through the posterior's flow: (z_T, sum of log-determinants)."""
         return z, ops.zeros((ops.shape(z)[0],), dtype="float32")
+
+    def decoder_input(self, z, x):
+        """What the decoder reads for latent z and inputs x: z itself (a conditional model
+        appends the label)."""
+        return z
 
     def encode(self, x):
         """x -> (z_mean, z_log_var) of the Gaussian q(z|x) (before any flow)."""
@@ -197,9 +228,13 @@ class VariationalModel(LatentModel):
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
 
+    def loss_inputs(self, x, y):
+        """The model's input from what ``fit`` passes to ``compute_loss``: the images alone
+        (a conditional model also takes ``y``, the labels)."""
+        return x[0] if isinstance(x, (tuple, list)) else x
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if isinstance(x, (tuple, list)):
-            x = x[0]
+        x = self.loss_inputs(x, y)
         if y_pred is None:
             y_pred = self(x, training=training)
         reconstruction, kl = self.elbo_terms(x, y_pred)

@@ -17,18 +17,26 @@ def _check_latent_dim(latent_dim):
                          f"Received: latent_dim={latent_dim}")
 
 
-def build_conv_encoder(latent_dim: int, input_shape=(28, 28, 1), name="encoder"):
+def build_conv_encoder(latent_dim: int, input_shape=(28, 28, 1), num_classes: int = 0,
+                       name="encoder"):
     """The TensorFlow tutorial's inference network.
 
-    x: (batch, 28, 28, 1) -> (batch, 2 * latent_dim) = [z_mean, z_log_var].
+    x: (batch, 28, 28, 1) -> (batch, 2 * latent_dim) = [z_mean, z_log_var]. With
+    ``num_classes > 0`` it also reads a one-hot label (batch, num_classes), joined to the
+    flattened convolution features: the conditional VAE's q(z | x, y).
     """
     _check_latent_dim(latent_dim)
     x = keras.Input(shape=input_shape, name="x")
     h = layers.Conv2D(32, 3, strides=2, activation="relu", name="conv1")(x)   # 28 -> 13
     h = layers.Conv2D(64, 3, strides=2, activation="relu", name="conv2")(h)   # 13 -> 6
     h = layers.Flatten()(h)                                                   # 6*6*64 = 2304
+    inputs = x
+    if num_classes:
+        y = keras.Input(shape=(num_classes,), name="y")
+        h = layers.Concatenate(name="with_label")([h, y])
+        inputs = [x, y]
     out = layers.Dense(2 * latent_dim, name="z_params", dtype="float32")(h)
-    return keras.Model(x, out, name=name)
+    return keras.Model(inputs, out, name=name)
 
 
 def build_conv_decoder(latent_dim: int, name="decoder"):

@@ -20,6 +20,8 @@ from .configs import TrainConfig
 def load_data(config: TrainConfig):
     """``(train, x_test)``: ``train`` is an array or a PyDataset of (n, 28, 28, 1) float32 in {0,1}.
 
+    For the conditional model (``cvae``) both are pairs ``(images, labels)``.
+
     CIFAR-10: uint8 (n, 32, 32, 3) for ``cifar-conv`` (the model scales them), float32 in
     [0, 1] for the Bernoulli ``mlp``.
     """
@@ -29,10 +31,13 @@ def load_data(config: TrainConfig):
         if config.model == "mlp":
             return x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
         return x_train, x_test
-    (x_train, _), (x_test, _) = data.load_mnist()
+    (x_train, y_train), (x_test, y_test) = data.load_mnist()
     x_train = x_train[:config.train_examples]
     x_test = x_test[:config.test_examples]
     x_test = data.binarize(x_test, config.binarization)
+    if config.model == "cvae":   # a conditional model reads (images, labels)
+        return ((data.binarize_static(x_train), y_train[:config.train_examples]),
+                (x_test, y_test[:config.test_examples]))
     if config.binarization == "static":
         return data.binarize_static(x_train), x_test
     return data.DynamicBinarization(x_train, batch_size=config.batch_size, seed=config.seed), x_test
@@ -61,7 +66,8 @@ def epoch_data(train_data, seed: int, epoch: int):
             list(pool.map(lambda i: train_data.draw(i, out[i * b:(i + 1) * b]),
                           range(len(train_data))))
         return out
-    return train_data[epoch_order(len(train_data), seed, epoch)]
+    order = epoch_order(data.count(train_data), seed, epoch)
+    return data.take(train_data, order)
 
 
 def whole_batches(x, batch_size: int, dataset: bool = False):
@@ -75,13 +81,18 @@ def whole_batches(x, batch_size: int, dataset: bool = False):
     MNIST about 15% faster than the same arrays given to ``fit``, and about 10% faster than
     the TensorFlow tutorial's hand-written loop on two cores (benchmarks/train_throughput.py).
     """
-    batch_size = min(batch_size, len(x))
-    x = x[:len(x) - len(x) % batch_size]
+    n = data.count(x)
+    batch_size = min(batch_size, n)
+    x = data.take(x, slice(0, n - n % batch_size))
     if not dataset:
         return x
     import tensorflow as tf
 
     # Sliced a batch at a time (not an image at a time, then re-batched): same batches, about
-    # 100x fewer dataset elements.
-    x = np.reshape(x, (-1, batch_size) + tuple(np.shape(x)[1:]))
+    # 100x fewer dataset elements. A pair (images, labels) gives pairs of batches.
+    def batched(a):
+        return np.reshape(a, (-1, batch_size) + tuple(np.shape(a)[1:]))
+
+    # a pair is one input: each element is a 1-tuple (x,), which Keras reads as (x, no y)
+    x = (tuple(map(batched, x)),) if isinstance(x, tuple) else batched(x)
     return tf.data.Dataset.from_tensor_slices(x).prefetch(tf.data.AUTOTUNE)

@@ -156,3 +156,24 @@ def plot_estimator_variance(n_samples, curves, title=None):
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_confusion(y_true, y_pred, classes=10, title=None, size=4.2):
+    """Confusion matrix as an image: row = true label, column = predicted, cell = count."""
+    plt = _plt()
+    counts = np.zeros((classes, classes), dtype=int)
+    np.add.at(counts, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(counts, cmap="Blues")
+    for (i, j), c in np.ndenumerate(counts):
+        if c:
+            ax.text(j, i, str(c), ha="center", va="center", fontsize=7,
+                    color="white" if c > counts.max() / 2 else "black")
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -20,10 +20,10 @@ from .data import sha256sum
 def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note: str = ""):
     """Copy a finished run into the package as pretrained model ``name`` (maintainers only).
 
-    Saves the model without optimizer state, evaluates the test ELBO (analytic KL, all test
-    images) and the importance-sampled NLL with ``k`` samples (on the first ``examples`` test
-    images, default all), and records them with the run's config, wall
-    time, library versions, machine and SHA-256 sums in the manifest.
+    Saves the weights only (the architecture is rebuilt from the config on loading), evaluates
+    the test ELBO (analytic KL, all test images) and the importance-sampled NLL with ``k``
+    samples (on the first ``examples`` test images, default all), and records them with the
+    run's config, wall time, library versions, machine and SHA-256 sums in the manifest.
     """
     import csv
     import shutil
@@ -42,7 +42,8 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
             float(np.mean(metrics.elbo(model, x.astype("float32") / 255.0))), 2)
     elbo = float(np.mean(metrics.elbo(scored, x)))
     start = time.perf_counter()
-    nll = float(-np.mean(metrics.log_likelihood(scored, x[:examples], k=k)))
+    scored_x = data.take(x, slice(0, examples))   # images, or (images, labels)
+    nll = float(-np.mean(metrics.log_likelihood(scored, scored_x, k=k)))
     is_seconds = time.perf_counter() - start
     if config.dataset == "cifar10":
         dims = data.dims("cifar10")
@@ -51,8 +52,10 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
                      test_kl=round(_mean_kl(model, x, scale=config.model == "mlp"), 2))
 
     pretrained.DIRECTORY.mkdir(exist_ok=True)
-    files = {"model": f"{name}.keras", "gif": f"{name}.gif", "log": f"{name}.csv"}
-    model.save(pretrained.DIRECTORY / files["model"])
+    # weights only: the architecture comes from code and the config (pretrained.build), so
+    # every Keras the package accepts reads the file (a whole-model .keras does not)
+    files = {"model": f"{name}.weights.h5", "gif": f"{name}.gif", "log": f"{name}.csv"}
+    model.save_weights(pretrained.DIRECTORY / files["model"])
     shutil.copy(run_dir / "progress.gif", pretrained.DIRECTORY / files["gif"])
     shutil.copy(run_dir / "log.csv", pretrained.DIRECTORY / files["log"])
     with open(run_dir / "log.csv", newline="") as f:
@@ -70,7 +73,7 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
         "test_elbo": round(elbo, 2),
         "is_nll": round(nll, 2),
         "is_k": k,
-        "is_test_images": len(x[:examples]),
+        "is_test_images": data.count(scored_x),
         "is_seconds": round(is_seconds),
         **extra,
         **provenance(),
@@ -147,8 +150,8 @@ def export_autoencoder(model, name, config, epochs, train_seconds, note, x_test=
     error = float(np.mean(autoencoders.reconstruction_error(model, x_test)))
     directory = Path(pretrained.DIRECTORY)
     directory.mkdir(exist_ok=True)
-    filename = f"{name}.keras"
-    model.save(directory / filename)
+    filename = f"{name}.weights.h5"   # weights only, as in export
+    model.save_weights(directory / filename)
     entry = {
         "kind": "autoencoder",
         "file": filename,
@@ -228,7 +231,7 @@ def continue_autoencoder(code_size, epochs=10, time_limit=None, export=True):
                    "best_epoch": history["best_epoch"], "time_limit_seconds": time_limit}]}
     note = (old["note"] + f"; then vae_course.publish.continue_autoencoder({code_size}, "
             f"epochs={epochs}, time_limit={time_limit})")
-    entry = export_pretrained(model, name, config, epochs=old["epochs"] + len(history["loss"]),
+    entry = export_autoencoder(model, name, config, epochs=old["epochs"] + len(history["loss"]),
                               train_seconds=old["train_seconds"] + history["seconds"], note=note,
                               x_test=x_test)
     return model, history, entry

@@ -86,6 +86,23 @@ def setup(seed: int = 0) -> bool:
     return quick()
 
 
+def glue(name: str, value, fmt: str | None = None):
+    """Make ``value`` available to the chapter's prose as ``{glue:text}`name```.
+
+    The book build (MyST-NB) stores it in the executed notebook, so a number in the text is
+    the number the cell computed; ``fmt`` (e.g. ``".2f"``) formats it first. Outside the
+    book build (Colab, plain Jupyter without myst-nb) nothing is shown. Returns None, so a
+    cell that ends with it shows nothing.
+    """
+    shown = format(value, fmt) if fmt else value
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:   # e.g. on Colab: the prose is not rendered there
+        return None
+    _glue(name, shown, display=False)
+    return None
+
+
 def device() -> str:
     """What the backend computes on, e.g. ``"CPU (2 cores)"`` or ``"GPU: NVIDIA T4"``."""
     import os

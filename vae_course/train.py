@@ -52,14 +52,10 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _truncate_log(self, finished):
         """Drop rows of epochs the checkpoint does not hold (a crash after the CSV write)."""
-        rows = []
-        if self.csv_path.exists():
-            with open(self.csv_path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= finished]
-        self._write_rows(rows)
+        self._write_rows(runs.read_log(self.out_dir, finished))
 
     def _write_rows(self, rows):
-        tmp = self.csv_path.with_name(".log.csv.tmp")
+        tmp = runs.temporary(self.csv_path)
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.FIELDS)
             writer.writeheader()
@@ -118,15 +114,28 @@ def learning_rate_at(config: TrainConfig, epoch: int) -> float:
     return config.learning_rate
 
 
-def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays=None):
+def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays=None,
+          check_only: bool = False, tensorboard: bool = False):
     """Train (or resume) a VAE into ``out_dir``; return ``(model, history)``.
 
     ``history`` is the list of per-epoch rows of ``log.csv`` (all epochs, resumed ones too).
     ``data_arrays``: optional ``(train, x_test)`` to skip loading (as
     :func:`vae_course.pipeline.load_data` returns).
+
+    One run per folder: another process training into ``out_dir`` is refused
+    (:class:`vae_course.runs.RunBusyError`). Everything is checked before the first byte is
+    written (the folder, the run in it and its checkpoint, the data, the model); a refused
+    run leaves the folder as it was. ``check_only=True`` runs those checks, writes nothing
+    and returns ``(model, None)``. ``tensorboard=True`` also writes Keras TensorBoard logs
+    into ``out_dir/tensorboard`` (view them with ``tensorboard --logdir``; not part of the
+    run's config, so it may change on resume).
     """
-    out_dir = Path(out_dir)
-    done = runs.prepare_run_dir(out_dir, config)
+    with runs.claim(out_dir, config) as run:
+        return _train(run, config, verbose, data_arrays, check_only, tensorboard)
+
+
+def _train(run, config, verbose, data_arrays, check_only, tensorboard=False):
+    out_dir, done = run.out_dir, run.done
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         enable_determinism()
@@ -141,19 +150,25 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
             model = build_model(config)
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit,
                           steps_per_execution=config.steps_per_call)
+        if isinstance(train_data, (np.ndarray, tuple)):
+            train_data = model.check_inputs(train_data)   # once, before anything is written
+        if check_only:
+            return model, None
+        run.commit()   # every check passed: from here on the folder is written
         state = runs.read_state(out_dir) if done else {}
         rng = np.random.default_rng(config.seed)
-        x_fixed = x_test[:8]
-        z_fixed = rng.standard_normal((16,) + tuple(model.latent_shape)).astype("float32")
+        x_fixed = data.take(x_test, slice(0, 8))
+        z_fixed = model.prior_points(rng, columns=8)
         recorder = RunRecorder(out_dir, x_fixed, z_fixed, done, state.get("wall_time", 0.0))
         callbacks = [keras.callbacks.TerminateOnNaN(), recorder,
                      keras.callbacks.LearningRateScheduler(
                          lambda epoch, lr: learning_rate_at(config, epoch))]
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")))
+        # x_test is images or, for a conditional model, the pair (images, labels): one input
         fit_kwargs = dict(validation_data=(x_test,), validation_batch_size=500,
                           callbacks=callbacks, verbose=verbose)
-        if isinstance(train_data, (np.ndarray, data.DynamicBinarization)):
-            if isinstance(train_data, np.ndarray):
-                train_data = model.check_inputs(train_data)   # once, not every epoch
+        if isinstance(train_data, (np.ndarray, tuple, data.DynamicBinarization)):
             # One fit() per epoch on that epoch's own order: resumable exactly (see epoch_data).
             as_dataset = keras.backend.backend() == "tensorflow" and config.strategy == "default"
             for epoch in range(done, config.epochs):

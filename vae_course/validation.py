@@ -78,3 +78,85 @@ def check_uint8_images(x, shape=(32, 32, 3), name="x"):
                     "(e.g. (x * 255).round().astype('uint8')); the model scales them itself.")
         raise ValueError(f"Expected {expected}. Received dtype {x.dtype}.{hint}")
     return x
+
+
+def check_labels(y, n, classes, name="y"):
+    """Validate class labels for ``n`` examples: integers in [0, classes); returns int32 (n,)."""
+    y = np.asarray(y)
+    expected = f"{n} integer labels in [0, {classes})"
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"Expected {expected}, shape ({n},). Received {name} of shape {y.shape}.")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise ValueError(f"Expected {expected}. Received dtype {y.dtype}.")
+    if n and (y.min() < 0 or y.max() >= classes):
+        raise ValueError(f"Expected {expected}. Received values in [{y.min()}, {y.max()}].")
+    return y.astype("int32")
+
+
+# -- the latent explorer's arguments (vae_course.widgets.latent_explorer) --------------------
+def check_count(name, value, lo=1, hi=None, allow_none=False):
+    """An integer argument in [lo, hi] (``None`` too with ``allow_none``); bools are refused."""
+    if value is None and allow_none:
+        return None
+    if not (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            and lo <= value <= (hi if hi is not None else value)):
+        raise ValueError(f"Expected {name} an integer in [{lo}, {hi if hi is not None else 'inf'}]"
+                         f". Received: {name}={value!r}")
+    return int(value)
+
+
+def check_model_images(model, x, y=None):
+    """``x`` as ``model`` takes it (its ``check_inputs``, else images in [0, 1]) and ``y`` one
+    label per image; a conditional model's pair ``(images, labels)`` is left to the model."""
+    if x is None or isinstance(x, tuple):
+        return x
+    try:
+        x = (model.check_inputs(x) if hasattr(model, "check_inputs")
+             else check_images(x, model.image_shape, binary=False))
+    except ValueError as err:
+        raise ValueError(f"latent_explorer's x: {err}") from None
+    if y is not None and np.size(y) != len(x):
+        raise ValueError(f"Expected y, one label per image of x ({len(x)}). Received "
+                         f"{np.size(y)} labels.")
+    return x
+
+
+def check_dims(dims, size):
+    """Distinct integer coordinates in [0, size)."""
+    try:
+        ints = [int(d) for d in dims]
+    except (TypeError, ValueError):
+        ints = []
+    if not ints or len(set(ints)) != len(ints) or min(ints) < 0 or max(ints) >= size:
+        raise ValueError(f"Expected distinct dims in [0, {size}), integers. Received: "
+                         f"dims={dims!r}")
+    return ints
+
+
+def check_point(base, size):
+    """A flat float64 point of ``size`` finite numbers (a web page's JSON holds no NaN)."""
+    try:
+        point = np.asarray(base, dtype="float64").reshape(-1)
+    except (TypeError, ValueError):
+        point = np.zeros(0)
+    if point.shape != (size,) or not np.isfinite(point).all():
+        raise ValueError(f"Expected base of {size} values, finite numbers. Received: "
+                         f"base={base!r}")
+    return point
+
+
+def check_ranges(ranges, n):
+    """``n`` pairs (low, high) of finite floats with low < high."""
+    try:
+        pairs = [(float(a), float(b)) for a, b in ranges]
+    except (TypeError, ValueError):
+        pairs = []
+    if len(pairs) != n or not all(-np.inf < a < b < np.inf for a, b in pairs):
+        raise ValueError(f"Expected ranges: one (low, high) with low < high per dim, finite "
+                         f"numbers. Received: ranges={ranges!r}")
+    return pairs

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .validation import UnsupportedDecoderError
+from .validation import (UnsupportedDecoderError, check_count, check_dims, check_model_images,
+                         check_point, check_ranges)
 
 STATIC_ENV = "VAE_COURSE_STATIC"
 ESM = Path(__file__).with_name("static") / "explorer.js"
@@ -114,7 +115,7 @@ def decoder_spec(decoder, output: str) -> dict:
 
 # -- what a model looks like to the explorer ----------------------------------------------
 def _check_model(model):
-    missing = [m for m in ("latent_shape", "encode_point", "decode_mean", "pixel_output",
+    missing = [m for m in ("point_shape", "encode_point", "decode_mean", "pixel_output",
                            "decoder") if not hasattr(model, m)]
     if missing:
         raise TypeError(f"Expected a vae_course model (VAE, FlowVAE, Autoencoder, or any model "
@@ -132,7 +133,7 @@ def _decode(model, z_flat) -> np.ndarray:
     """
     from keras import ops
 
-    z = np.asarray(z_flat, dtype="float32").reshape((-1,) + tuple(model.latent_shape))
+    z = np.asarray(z_flat, dtype="float32").reshape((-1,) + tuple(model.point_shape))
     return np.asarray(ops.convert_to_numpy(model.decode_mean(z, compiled=True)), "float32")
 
 
@@ -164,13 +165,16 @@ def _scatter_png(points, labels, extent) -> str:
 
 
 def _state(model, dims, ranges, z0, labels, scatter, scale):
-    return {"pad": 240, "dims": [int(d) for d in dims], "ranges": [[float(a), float(b)] for a, b in ranges],
+    condition = dict(model.condition or {})
+    if condition:
+        condition["names"] = [str(k) for k in range(condition["classes"])]
+    return {"condition": condition, "pad": 240, "dims": [int(d) for d in dims], "ranges": [[float(a), float(b)] for a, b in ranges],
             "labels": labels, "z": [float(v) for v in z0], "image_shape": list(model.image_shape),
             "scatter": scatter, "scale": int(scale)}
 
 
 def latent_explorer(model, x=None, y=None, *, dims=None, base=None, ranges=None, n_dims=4,
-                    scale=None, static=None):
+                    scale=None, static=None, label=None):
     """An interactive view of ``model``'s decoder over its latent space.
 
     Args:
@@ -187,24 +191,31 @@ def latent_explorer(model, x=None, y=None, *, dims=None, base=None, ranges=None,
         scale: screen pixels per image pixel (default 8 for 28x28, 6 for 32x32).
         static: ``True`` for the kernel-free form (decoder in the browser), ``False`` for the
             widget; default ``$VAE_COURSE_STATIC`` (``make book`` sets it).
+        label: for a conditional model, the digit to start with (its buttons change it);
+            default the first image's label, or 0.
+
+    For a conditional model ``x`` is the pair (images, labels), and the explorer's point is
+    [z, one-hot label]: the pad and sliders move z, ten buttons choose the label.
     """
     if isinstance(model, str):
         from . import pretrained
 
         model = pretrained.load(model)
     _check_model(model)
-    size = int(np.prod(model.latent_shape))
+    n_dims, scale = check_count("n_dims", n_dims, 1, 4096), check_count("scale", scale, 1, 64, True)
+    x = check_model_images(model, x, y)   # e.g. 0-255 pixels are refused, naming x
+    size = int(np.prod(model.point_shape))
+    # a conditional model's point is [z, one-hot label]: the pad and sliders move z only
+    free = model.condition["offset"] if model.condition else size
     codes = _encode(model, x) if x is not None else None
     if dims is None:
-        if size <= 2:
-            dims = list(range(size))
+        if free <= 2:
+            dims = list(range(free))
         elif codes is not None:
-            dims = [int(d) for d in np.argsort(-codes.var(axis=0))[:n_dims]]
+            dims = [int(d) for d in np.argsort(-codes[:, :free].var(axis=0))[:n_dims]]
         else:
-            dims = list(range(min(n_dims, size)))
-    dims = [int(d) for d in dims]
-    if not dims or len(set(dims)) != len(dims) or min(dims) < 0 or max(dims) >= size:
-        raise ValueError(f"Expected distinct dims in [0, {size}). Received: dims={dims!r}")
+            dims = list(range(min(n_dims, free)))
+    dims = check_dims(dims, free)
     if base is None:
         start = model.explorer_start
         if start == "first_code" and codes is not None:
@@ -213,9 +224,11 @@ def latent_explorer(model, x=None, y=None, *, dims=None, base=None, ranges=None,
             base = np.median(codes, axis=0)
         else:
             base = np.zeros(size)
-    base = np.asarray(base, dtype="float64").reshape(-1)
-    if base.shape != (size,):
-        raise ValueError(f"Expected base of {size} values. Received shape {base.shape}.")
+        if model.condition:   # start at the label given, else the first image's, else 0
+            c = model.condition
+            first = int(np.argmax(codes[0, free:])) if codes is not None else 0
+            base[free:] = np.eye(c["classes"])[first if label is None else int(label)]
+    base = check_point(base, size)   # finite: the page's JSON cannot hold NaN or infinity
     if ranges is None:
         if model.prior is None and codes is not None:
             lo, hi = np.percentile(codes[:, dims], [0.5, 99.5], axis=0)
@@ -226,9 +239,7 @@ def latent_explorer(model, x=None, y=None, *, dims=None, base=None, ranges=None,
                              "no prior to take a range from.")
         else:
             ranges = [(-3.0, 3.0)] * len(dims)
-    ranges = [(float(a), float(b)) for a, b in ranges]
-    if len(ranges) != len(dims) or any(not a < b for a, b in ranges):
-        raise ValueError(f"Expected one (low, high) with low < high per dim. Received: {ranges!r}")
+    ranges = check_ranges(ranges, len(dims))
     scatter = ""
     if codes is not None and len(dims) >= 2:
         labels_ = np.zeros(len(codes)) if y is None else np.asarray(y).reshape(-1)
@@ -291,6 +302,7 @@ def _widget_class():
         scale = traitlets.Int(8).tag(sync=True)
         pad = traitlets.Int(240).tag(sync=True)
         mode = traitlets.Unicode("kernel").tag(sync=True)
+        condition = traitlets.Dict({}).tag(sync=True)
         spec = traitlets.Dict({}).tag(sync=True)
 
         def __init__(self, model, state):
@@ -339,8 +351,30 @@ class _StaticRow:
         return f'<div style="display: flex; flex-wrap: wrap; gap: 24px">{cells}</div>'
 
 
+class _WidgetRow:
+    """Kernel explorers shown as displays of their own, each after its title.
+
+    Not inside an ipywidgets container (HBox/VBox): Colab does not render anywidgets placed in
+    ipywidgets containers (anywidget issue 63), while every front-end renders a top-level
+    anywidget. The explorers therefore come one after the other in the cell's output.
+    """
+
+    def __init__(self, parts, titles):
+        self.parts, self.titles = list(parts), list(titles)
+
+    def _ipython_display_(self):
+        from IPython.display import HTML, display
+
+        for part, title in zip(self.parts, self.titles):
+            if title:
+                display(HTML(f"<b>{html.escape(title)}</b>"))
+            display(part)
+
+
 def side_by_side(*explorers, titles=None):
-    """Show explorers next to each other, each under its title (widget or static alike)."""
+    """Show explorers together, each under its title: static explorers in one row of the page;
+    kernel explorers (anywidgets) as separate displays, one after the other, since Colab cannot
+    render anywidgets inside an ipywidgets row."""
     titles = list(titles or [""] * len(explorers))
     if len(titles) != len(explorers):
         raise ValueError(f"Expected one title per explorer ({len(explorers)}). "
@@ -352,7 +386,4 @@ def side_by_side(*explorers, titles=None):
             e.pad, e.scale = 150, 5
     if all(isinstance(e, StaticExplorer) for e in explorers):
         return _StaticRow(explorers, titles)
-    import ipywidgets
-
-    return ipywidgets.HBox([ipywidgets.VBox([ipywidgets.HTML(f"<b>{html.escape(t)}</b>"), e])
-                            for e, t in zip(explorers, titles)])
+    return _WidgetRow(explorers, titles)

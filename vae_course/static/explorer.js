@@ -232,6 +232,29 @@ function render({ model, el }) {
     return { s, out };
   });
 
+  // A conditional model's point ends with a one-hot label: one button per class sets it.
+  const condition = model.get("condition") || {};
+  const labelButtons = [];
+  if (condition.classes) {
+    const row = el_("div", { className: "vae-explorer-labels", title: "the label y the decoder is given" },
+      { display: "flex", flexWrap: "wrap", gap: "3px", alignItems: "center" });
+    row.append(el_("span", { textContent: "y" }, { minWidth: "28px" }));
+    for (let k = 0; k < condition.classes; k++) {
+      const b = el_("button", { type: "button", textContent: (condition.names || [])[k] ?? String(k),
+        className: "vae-explorer-label" },
+        { minWidth: "26px", padding: "2px 4px", border: "1px solid #999", borderRadius: "3px",
+          cursor: "pointer", font: "inherit" });
+      b.dataset.label = String(k);
+      b.addEventListener("click", () => {
+        for (let j = 0; j < condition.classes; j++) z[condition.offset + j] = j === k ? 1 : 0;
+        changed();
+      });
+      labelButtons.push(b);
+      row.append(b);
+    }
+    controls.append(row);
+  }
+
   const canvas = el_("canvas", { width: w, height: h, className: "vae-explorer-image" },
     { width: `${w * scale}px`, height: `${h * scale}px`, imageRendering: "pixelated",
       border: "1px solid #bbb" });
@@ -279,6 +302,12 @@ function render({ model, el }) {
     dims.forEach((d, i) => {
       sliders[i].s.value = z[d];
       sliders[i].out.textContent = z[d].toFixed(2);
+    });
+    labelButtons.forEach((b, k) => {
+      const on = z[condition.offset + k] > 0.5;
+      b.style.background = on ? "#333" : "transparent";
+      b.style.color = on ? "#fff" : "inherit";
+      b.setAttribute("aria-pressed", on ? "true" : "false");
     });
     drawPad();
     root.dataset.z = JSON.stringify(z);

@@ -1,0 +1,70 @@
+"""Shipped models are weights files read into architectures built from code (pretrained.build),
+so they load on every Keras the package accepts; `make floors` runs this file on the lowest."""
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from vae_course import autoencoders, pretrained, publish
+
+
+def test_every_shipped_model_is_a_weights_file_that_fills_its_architecture():
+    for name in pretrained.names():
+        entry = pretrained.info(name)
+        assert entry["file"] == f"{name}.weights.h5", name
+        model = pretrained.load(name)
+        assert all(layer.built for layer in model._flatten_layers()), name
+        # every variable of the model came from the file (none left at its initial value)
+        fresh = pretrained.build(name)
+        assert len(fresh.weights) == len(model.weights) == pretrained._variables_in(
+            pretrained.DIRECTORY / entry["file"]), name
+        changed = [not np.array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+                   for a, b in zip(fresh.weights, model.weights) if np.size(a) > 1]
+        assert all(changed), (name, changed.count(False))
+
+
+def test_loading_does_not_depend_on_what_was_built_before():
+    """Weight paths come from the architecture, not from Keras's per-session layer names."""
+    name = "mnist-conv-latent2"
+    first = pretrained.load(name)
+    for other in ("mnist-mlp-latent2", "cifar-iaf", "mnist-conv-ae-2"):
+        pretrained.load(other)
+    again = pretrained.load(name)
+    z = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(first.decode_mean(z)),
+                                  keras.ops.convert_to_numpy(again.decode_mean(z)))
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    shutil.copytree(pretrained.DIRECTORY, tmp_path / "pretrained")
+    monkeypatch.setattr(pretrained, "DIRECTORY", tmp_path / "pretrained")
+    monkeypatch.setattr(pretrained, "MANIFEST", tmp_path / "pretrained" / "manifest.json")
+    return tmp_path / "pretrained"
+
+
+def test_an_exported_autoencoder_loads_back_the_same(package_copy):
+    model = autoencoders.conv_autoencoder(3, seed=1)
+    x = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")
+    config = {"model": "conv_autoencoder", "code_size": 3, "upsampling": "nearest"}
+    entry = publish.export_autoencoder(model, "extra-ae", config, epochs=0, train_seconds=0,
+                                       note="test", x_test=x)
+    assert entry["file"] == "extra-ae.weights.h5"
+    loaded = pretrained.load("extra-ae")
+    np.testing.assert_array_equal(autoencoders.reconstruct(model, x),
+                                  autoencoders.reconstruct(loaded, x))
+
+
+def test_a_file_that_does_not_fit_its_architecture_is_refused(package_copy):
+    manifest = json.loads((package_copy / "manifest.json").read_text())
+    manifest["mnist-mlp-latent2"]["config"]["latent_dim"] = 3   # a different architecture
+    (package_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError):   # a PretrainedError or Keras's shape error
+        pretrained.load("mnist-mlp-latent2")
+    manifest["mnist-conv-latent2"]["config"]["model"] = "mlp"    # other layers entirely
+    (package_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError):   # a PretrainedError or Keras's shape error
+        pretrained.load("mnist-conv-latent2")
