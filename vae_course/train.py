@@ -130,6 +130,13 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
     into ``out_dir/tensorboard`` (view them with ``tensorboard --logdir``; not part of the
     run's config, so it may change on resume).
     """
+    if tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ValueError("Expected the tensorboard package for --tensorboard (Keras writes "
+                             "its logs with it). Received an environment without it. Install "
+                             "it with `pip install tensorboard`, or train without --tensorboard.")
     with runs.claim(out_dir, config) as run:
         return _train(run, config, verbose, data_arrays, check_only, tensorboard)
 
