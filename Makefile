@@ -21,7 +21,15 @@ $(VENDOR_STAMP): package.json package-lock.json
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/mathjax/output $(VENDOR)/html-manager
 	cp node_modules/requirejs/require.js $(VENDOR)/
 	cp $(MJ)/tex-mml-chtml.js $(VENDOR)/mathjax/
-	cp -r $(MJ)/input $(MJ)/ui $(MJ)/a11y $(MJ)/adaptors $(MJ)/sre $(VENDOR)/mathjax/
+	@# tex-mml-chtml.js holds TeX input, output, menu; beside it, what it loads on demand: TeX
+	@# extensions (autoload), the accessibility tools with English speech and Nemeth braille.
+	@# Other speech languages, MathML extensions and the standalone components stay out
+	@# (about 4.5 MB that no page loads; tests/test_browser.py fails on any missing file).
+	mkdir -p $(VENDOR)/mathjax/input $(VENDOR)/mathjax/sre/mathmaps
+	cp -r $(MJ)/input/tex $(VENDOR)/mathjax/input/
+	cp -r $(MJ)/a11y $(MJ)/adaptors $(VENDOR)/mathjax/
+	cp $(MJ)/sre/mathmaps/base.json $(MJ)/sre/mathmaps/en.json $(MJ)/sre/mathmaps/nemeth.json \
+	   $(VENDOR)/mathjax/sre/mathmaps/
 	cp -r $(MJ)/output/chtml $(VENDOR)/mathjax/output/
 	cp node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js \
 	   node_modules/@jupyter-widgets/html-manager/dist/*.woff* \

@@ -99,6 +99,8 @@ class ExecutedBook:
                 shutil.copy(f, path / f.name)
         if (ROOT / "_assets").exists():   # make's npm step: MathJax, RequireJS, widgets JS
             shutil.copytree(ROOT / "_assets", path / "_assets")
+        shutil.copytree(ROOT / "_ext", path / "_ext",   # the book's Sphinx extension
+                        ignore=shutil.ignore_patterns("__pycache__"))
         config = yaml.safe_load((ROOT / "_config.yml").read_text())
         config["execute"]["execute_notebooks"] = "off"
         (path / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))

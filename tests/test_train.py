@@ -268,3 +268,75 @@ def test_steps_per_execution_defaults_to_16_and_to_1_when_mirrored_or_under_torc
     assert QUICK.steps_per_execution is None and QUICK.steps_per_call == default
     assert QUICK.replace(steps_per_execution=4).steps_per_call == 4
     assert QUICK.replace(strategy="mirrored").steps_per_call == 1
+
+
+# -- validation split and early stopping: nothing is chosen on test data ---------------------
+@pytest.mark.backends
+def test_split_validation_holds_out_the_last_training_examples():
+    import numpy as np
+
+    from vae_course import data
+    from vae_course.pipeline import split_validation
+
+    x = np.arange(10, dtype="float32")[:, None]
+    y = np.arange(10)
+    assert split_validation(x, 0) == (x, None)
+    kept, held = split_validation(x, 3)
+    assert kept.ravel().tolist() == list(range(7)) and held.ravel().tolist() == [7, 8, 9]
+    (kx, ky), (hx, hy) = split_validation((x, y), 4)   # a pair splits as one
+    assert ky.tolist() == [0, 1, 2, 3, 4, 5] and hy.tolist() == [6, 7, 8, 9]
+    assert hx.ravel().tolist() == [6, 7, 8, 9]
+    for n in (10, 11, -1):
+        with pytest.raises(ValueError, match=r"validation_examples in \[0, 10\).*Lower it"):
+            split_validation(x, n)
+    # dynamic binarization: the held-out images are one fixed draw, the rest still redraws
+    grey = np.full((10, 28, 28), 128, np.uint8)
+    dyn = data.DynamicBinarization(grey, batch_size=4, seed=3)
+    train_part, val = split_validation(dyn, 4)
+    assert isinstance(train_part, data.DynamicBinarization) and len(train_part.probs) == 6
+    assert val.shape == (4, 28, 28, 1) and set(np.unique(val)) == {0.0, 1.0}
+    assert np.array_equal(val, split_validation(dyn, 4)[1])
+
+
+@pytest.mark.backends
+def test_early_stopping_needs_a_validation_split():
+    with pytest.raises(ValueError, match="validation split.*never used to choose"):
+        QUICK.replace(patience=2)
+    assert QUICK.replace(patience=2, validation_examples=100).patience == 2
+    with pytest.raises(ValueError, match="validation_examples an integer"):
+        QUICK.replace(validation_examples=-5)
+
+
+@pytest.mark.backends
+@pytest.mark.slow
+def test_early_stopping_watches_the_validation_split_and_keeps_the_best_epoch(tmp_path):
+    """Train on blank images, validate on white ones: every epoch fits the training images
+    better and the validation images worse, so the best validation epoch is the first and
+    training stops ``patience`` epochs later. The test images are blank too, so a trainer that
+    watched them would keep improving and never stop."""
+    import numpy as np
+
+    from vae_course import runs
+
+    blank, white = np.zeros((256, 28, 28, 1), "float32"), np.ones((64, 28, 28, 1), "float32")
+    config = QUICK.replace(model="mlp", epochs=8, patience=2, validation_examples=64,
+                           train_examples=None, test_examples=None, learning_rate=1e-2)
+    run = tmp_path / "run"
+    model, history = train(config, run, verbose=0,
+                           data_arrays=(np.concatenate([blank, white]), blank[:64]))
+    val = [float(r["val_elbo"]) for r in history]
+    assert len(history) == 3 and val[0] == max(val), val
+    state = json.loads((run / "state.json").read_text())
+    assert (state["best_epoch"], state["stopped_early"]) == (1, True)
+    chosen = runs.load_chosen(run, config)   # what evaluate and export score
+    for a, b in zip(model.weights, chosen.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    last = runs.load_checkpoint(run, config, compile=False)
+    assert not all(np.array_equal(a.numpy(), b.numpy())
+                   for a, b in zip(chosen.weights, last.weights))
+    # Run again: early stopping ended it, so nothing trains and nothing is written.
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    _, again = train(config, run, verbose=0,
+                     data_arrays=(np.concatenate([blank, white]), blank[:64]))
+    assert again == history
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before

@@ -10,7 +10,7 @@ the command line's ``--help`` do not). The layers, lowest first:
     layers, losses, flows                                                 Keras ops
     networks                                                              encoders, decoders
     models, autoencoders, cifar, conditional                              the models
-    images, factory, pipeline, execution, runs, metrics, explore, plotting
+    images, factory, pipeline, execution, runs, metrics, inference, explore, plotting
     train                                                                 the training loop
     pretrained, publish                                                   shipped models
     widgets, __main__, exercises                                          explorer, CLI, checkers
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = ["PRESETS", "TrainConfig", "VAE", "autoencoders", "cifar", "conditional", "configs",
            "conv_vae", "data", "estimators", "execution", "exercises", "explore", "factory",
-           "flows", "get_preset", "images", "layers", "linear_gaussian", "losses", "metrics",
+           "flows", "get_preset", "images", "inference", "layers", "linear_gaussian", "losses", "metrics",
            "mlp_vae", "models", "networks", "pca", "pipeline", "plotting", "pretrained",
            "publish", "repro", "runs", "train", "validation", "widgets"]
 

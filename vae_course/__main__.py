@@ -30,6 +30,12 @@ def _parser():
     t.add_argument("--kl", choices=["analytic", "monte_carlo"])
     t.add_argument("--binarization", choices=["static", "dynamic"])
     t.add_argument("--seed", type=int)
+    t.add_argument("--validation-examples", type=int,
+                   help="hold out the last N training images for validation (the val_* "
+                        "columns; default 0: the test set is watched, for monitoring only)")
+    t.add_argument("--patience", type=int,
+                   help="early stopping: stop after N epochs without a better validation ELBO "
+                        "and keep the best epoch (needs --validation-examples)")
     t.add_argument("--jit", dest="jit_compile", choices=["auto", "on", "off"],
                    help="XLA compilation; 'auto' uses it on GPUs only")
     t.add_argument("--mixed-precision", action="store_true", default=None,
@@ -176,7 +182,7 @@ def _evaluate(args):
                          f"{args.source}, which is a file.")
     if "\0" not in args.source and source.is_dir():
         config = runs.read_config(args.source)   # refuses a folder without config.json
-        model = runs.load_checkpoint(args.source, config, compile=False)
+        model = runs.load_chosen(args.source, config)
     else:
         entry = pretrained.info(args.source)
         if entry.get("kind") != "vae":

@@ -32,6 +32,13 @@ class TrainConfig:
     seed: int = 0                     # weights, shuffling, sampling noise
     train_examples: int | None = None  # None: all 60,000; a smaller number takes a prefix
     test_examples: int | None = None   # None: all 10,000
+    validation_examples: int = 0      # the last N training examples held out for validation:
+                                      # the val_* columns of log.csv and early stopping use
+                                      # them (0: none, and val_* watch the test set, for
+                                      # monitoring only; nothing is chosen on test data)
+    patience: int = 0                 # early stopping: stop once the validation ELBO has not
+                                      # improved for this many epochs, keep the best epoch's
+                                      # weights (0: off; needs validation_examples > 0)
     jit_compile: str = "auto"         # "auto" (XLA on GPU only), "on" or "off"
     mixed_precision: bool = False     # mixed_float16 compute, float32 losses (for GPUs)
     deterministic: bool = False       # op determinism: bit-for-bit repeatable CPU runs
@@ -77,7 +84,8 @@ class TrainConfig:
         for name, lo, hi in [("latent_dim", 1, 4096), ("epochs", 1, 100_000),
                              ("lr_cooldown", 0, self.epochs if integer(self.epochs) else 100_000),
                              ("batch_size", 1, 65_536), ("flow_steps", 0, 64), ("nr_mix", 1, 32),
-                             ("seed", 0, 2**32 - 1), ("steps_per_execution", 1, 100_000)]:
+                             ("seed", 0, 2**32 - 1), ("steps_per_execution", 1, 100_000),
+                             ("validation_examples", 0, 10_000_000), ("patience", 0, 100_000)]:
             value = getattr(self, name)
             if name == "steps_per_execution" and value is None:
                 continue
@@ -105,6 +113,13 @@ class TrainConfig:
                     "flow_steps 0 unless model 'cifar-conv'", (self.model, self.flow_steps)),
                    (self.nr_mix == 1 or self.model == "cifar-conv",
                     "nr_mix 1 unless model 'cifar-conv'", (self.model, self.nr_mix))]
+        # Early stopping chooses an epoch, so it must watch held-out training data, never the
+        # test set (which then could not give an honest final score).
+        checks.append((self.patience == 0 or (integer(self.validation_examples)
+                                               and self.validation_examples > 0),
+                       "patience 0, or a validation split (validation_examples > 0, e.g. "
+                       "5000) for early stopping to watch; the test set is never used to "
+                       "choose an epoch", (self.patience, self.validation_examples)))
         for ok, expected, received in checks:
             if not ok:
                 raise ValueError(f"Expected {expected}. Received: {received!r}")
@@ -151,7 +166,7 @@ PRESETS = {
         model="mlp", latent_dim=32, hidden_units=400, hidden_layers=2, binarization="dynamic",
         batch_size=100, learning_rate=1e-3, epochs=106,
         description="MLP VAE 784-400-400-32 on dynamically binarized MNIST, for the "
-                    "importance-sampled test log-likelihood (the ELBO chapter)."),
+                    "importance-sampled test log-likelihood (the training chapter)."),
     "mnist-mlp-latent2": TrainConfig(
         model="mlp", latent_dim=2, hidden_units=400, hidden_layers=2, binarization="dynamic",
         batch_size=100, learning_rate=1e-3, epochs=10,
@@ -190,7 +205,7 @@ PRESETS = {
         model="mlp", latent_dim=16, hidden_units=400, hidden_layers=2, binarization="dynamic",
         batch_size=100, learning_rate=1e-3, epochs=8,
         description="MLP VAE 784-400-400-16 on dynamically binarized MNIST; trained with beta "
-                    "0.1, 1 and 4 for the KL-weight comparison of the ELBO chapter."),
+                    "0.1, 1 and 4 for the KL-weight comparison of the training chapter."),
 }
 
 

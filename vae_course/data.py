@@ -12,6 +12,7 @@ missing file and says how to provide it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from pathlib import Path
@@ -205,8 +206,12 @@ def binarize_dynamic(images: np.ndarray, seed: int | np.random.Generator | None 
     Called afresh every epoch (see :class:`DynamicBinarization`), this is the "dynamically
     binarized MNIST" that the literature's negative log-likelihoods are reported on.
     """
+    return bernoulli(to_float(images), seed)
+
+
+def bernoulli(probs: np.ndarray, seed: int | np.random.Generator | None = 0) -> np.ndarray:
+    """One Bernoulli draw per entry of ``probs`` (float32 in [0, 1]): float32 in {0, 1}."""
     rng = np.random.default_rng(seed)
-    probs = to_float(images)
     return (rng.random(probs.shape, dtype=np.float32) < probs).astype("float32")
 
 
@@ -267,6 +272,13 @@ class DynamicBinarization(_py_dataset_base()):
         rng = np.random.default_rng([self.seed, self.epoch])
         n = len(self.probs)
         self.order = rng.permutation(n) if self.shuffle else np.arange(n)
+
+    def subset(self, index) -> "DynamicBinarization":
+        """The same binarization (seed, batch size, epoch) over the images ``probs[index]``."""
+        new = copy.copy(self)
+        new.probs = self.probs[index]
+        new.set_epoch(self.epoch)
+        return new
 
     def set_epoch(self, epoch: int):
         """Continue from ``epoch`` (a resumed run draws what an uninterrupted one would)."""

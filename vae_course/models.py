@@ -46,7 +46,7 @@ from .layers import Sampling, reparameterize
 # its gradients finite.
 LOG_VAR_RANGE = (-30.0, 20.0)
 
-# The MLP of the ELBO and reparameterization chapters: 2 ReLU layers of 400 units each way.
+# The MLP of the reparameterization and training chapters: 2 ReLU layers of 400 units each way.
 MLP_HIDDEN_UNITS = 400
 MLP_HIDDEN_LAYERS = 2
 
@@ -371,7 +371,7 @@ def conv_vae(latent_dim: int = 2, kl: str = "analytic", beta: float = 1.0, seed=
 def mlp_vae(latent_dim: int = 2, hidden_units: int = MLP_HIDDEN_UNITS,
             hidden_layers: int = MLP_HIDDEN_LAYERS, kl: str = "analytic", beta: float = 1.0,
             seed=None, image_shape=(28, 28, 1)):
-    """The MLP VAE of the ELBO and reparameterization chapters: ``hidden_layers`` ReLU layers
+    """The MLP VAE of the reparameterization and training chapters: ``hidden_layers`` ReLU layers
     of ``hidden_units`` each, in the encoder and (mirrored) in the decoder.
 
     x: (batch, *image_shape) in {0, 1} (MNIST: (28, 28, 1)); z: (batch, latent_dim); Bernoulli

@@ -71,8 +71,8 @@ def build_dense_encoder(latent_dim: int, hidden_units=(512, 256), input_shape=(2
     """An MLP inference network, as in the PyTorch Lightning and tflearn examples.
 
     x: (batch, 28, 28, 1) -> flatten (batch, 784) -> ReLU layers of ``hidden_units``
-    -> (batch, 2 * latent_dim) = [z_mean, z_log_var]. No batch normalization (see the ELBO
-    chapter for why).
+    -> (batch, 2 * latent_dim) = [z_mean, z_log_var]. No batch normalization (see the
+    training chapter for why).
     """
     _check_latent_dim(latent_dim)
     units = _check_hidden(hidden_units)

@@ -43,6 +43,28 @@ def load_data(config: TrainConfig):
     return data.DynamicBinarization(x_train, batch_size=config.batch_size, seed=config.seed), x_test
 
 
+def split_validation(train_data, n: int):
+    """``(train, validation)``: the last ``n`` training examples held out (``n = 0``: ``None``).
+
+    The held-out part is what early stopping and the ``val_*`` columns watch, so no epoch is
+    chosen on test data. Under dynamic binarization the validation images are one fixed draw
+    (``data.TEST_SEED``, as the test images), so every epoch is scored on the same binary set.
+    A pair ``(images, labels)`` is split as one.
+    """
+    if n == 0:
+        return train_data, None
+    images = train_data.probs if isinstance(train_data, data.DynamicBinarization) else train_data
+    total = data.count(images)
+    if not 0 < n < total:
+        raise ValueError(f"Expected validation_examples in [0, {total}) (the training set has "
+                         f"{total} examples and some must be left to train on). Received: "
+                         f"validation_examples={n}. Lower it, or raise train_examples.")
+    kept, held_out = slice(0, total - n), data.take(images, slice(total - n, None))
+    if isinstance(train_data, data.DynamicBinarization):
+        return train_data.subset(kept), data.bernoulli(held_out, data.TEST_SEED)
+    return data.take(train_data, kept), held_out
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The training order of epoch ``epoch``: a permutation of ``n`` that depends only on
     (seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would."""

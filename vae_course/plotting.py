@@ -1,7 +1,9 @@
-"""Figures for the chapters. Each function returns a matplotlib Figure (no ``plt.show()``)."""
+"""Figures for the chapters. Each function returns a matplotlib Figure (no ``plt.show()``), and
+``show_gif`` an image output."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
@@ -106,15 +108,12 @@ def plot_history(rows, keys=("elbo", "reconstruction", "kl")):
     return fig
 
 
-def gif_html(path, width=None):
-    """An inline ``<img>`` of a GIF file, shown by Jupyter and by the HTML book alike."""
-    import base64
+def show_gif(path, width=None):
+    """A GIF file as an image output (``image/gif``): Jupyter and Colab show it inline, and the
+    HTML book writes it to a file of its own rather than into the page."""
+    from IPython.display import Image
 
-    from IPython.display import HTML
-
-    encoded = base64.b64encode(open(path, "rb").read()).decode("ascii")
-    size = f' width="{width}"' if width else ""
-    return HTML(f'<img src="data:image/gif;base64,{encoded}"{size} alt="training progress">')
+    return Image(data=Path(path).read_bytes(), format="gif", width=width)
 
 
 def plot_curves(rows, columns, labels=None, title=None, epoch_offset=0):

@@ -32,7 +32,7 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
     state = runs.read_state(run_dir)
-    model = runs.load_checkpoint(run_dir, config, compile=False)
+    model = runs.load_chosen(run_dir, config)
 
     extra = {}
     scored, x, _ = metrics.test_set(model, config)

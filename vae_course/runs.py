@@ -5,7 +5,11 @@ A run directory holds::
     config.json        the TrainConfig (a different config in the same directory is refused)
     checkpoint.keras   model + optimizer state after the last finished epoch (atomic writes)
     state.json         {"epoch": finished epochs, "wall_time": seconds, "checkpoint_sha256": ...}
-    log.csv            per epoch: train/validation elbo, reconstruction, kl, loss, time
+                       (with early stopping also "best_epoch", "best_sha256", "stopped_early")
+    best.weights.h5    with early stopping: the weights of the best validation epoch so far
+    log.csv            per epoch: train and held-out elbo, reconstruction, kl, loss, time; the
+                       held-out (val_*) columns are the validation split when the config has
+                       one, else the test set, for monitoring only (nothing is chosen on it)
     images/epoch_NNN.png   test reconstructions and samples from a fixed z, every epoch
     progress.gif       those frames as an animation, written at the end
     .lock              while a run is alive: its PID, under an exclusive flock
@@ -33,10 +37,11 @@ except ImportError:   # pragma: no cover  (Windows: no flock; runs there are not
     fcntl = None
 
 CHECKPOINT = "checkpoint.keras"
+BEST = "best.weights.h5"
 LOCK = ".lock"
 # What a run writes in a folder before its config.json: the lock and temporary files.
 _TEMPORARY = re.compile(r"\.(config\.json|state\.json|log\.csv|progress\.gif)(\.\d+)?\.tmp"
-                        r"|\.tmp-(\d+-)?checkpoint\.keras")
+                        r"|\.tmp-(\d+-)?(checkpoint\.keras|best\.weights\.h5)")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -73,6 +78,11 @@ def atomic_write_text(path: Path, text: str):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def pending_best(out_dir: Path) -> Path:
+    """Where this process writes new best weights before they replace the old ones."""
+    return Path(out_dir) / f".tmp-{os.getpid()}-{BEST}"
 
 
 def pending_checkpoint(out_dir: Path) -> Path:
@@ -287,6 +297,11 @@ def read_state(out_dir) -> dict:
             f"{path} records {epoch} finished epoch(s) but no valid checkpoint_sha256 (expected "
             f"64 hexadecimal digits, received {sha!r}), so {CHECKPOINT} cannot be checked. "
             f"{_fix(path)}")
+    best = state.get("best_epoch")
+    if best is not None and not (isinstance(best, int) and not isinstance(best, bool)
+                                 and 1 <= best <= epoch):
+        raise RunFileError(f"{path}: expected best_epoch an integer in [1, {epoch}] (a "
+                           f"finished epoch). Received best_epoch={best!r}. {_fix(path)}")
     return state
 
 
@@ -395,4 +410,21 @@ def load_checkpoint(out_dir, config: TrainConfig | None = None, compile: bool = 
                 f"{path} holds a different architecture than config.json describes (expected "
                 f"{type(expected).__name__} with {len(want)} weight tensors, received "
                 f"{type(model).__name__} with {len(got)}). Nothing was changed.")
+    return model
+
+
+def load_chosen(out_dir, config: TrainConfig | None = None):
+    """The model a run chose, uncompiled, for evaluation and export: the best validation
+    epoch's weights when early stopping kept them (checked against state.json's SHA-256),
+    else the last epoch's checkpoint. Reads only."""
+    model = load_checkpoint(out_dir, config, compile=False)
+    state = read_state(out_dir)
+    if state.get("best_epoch"):
+        path = Path(out_dir) / BEST
+        if not path.is_file() or data.sha256sum(path) != state.get("best_sha256"):
+            raise CheckpointError(
+                f"{path} is missing or altered (state.json records the best epoch "
+                f"{state['best_epoch']} with SHA-256 {state.get('best_sha256')}). Nothing was "
+                f"changed. Restore it, or evaluate the last epoch's checkpoint.keras yourself.")
+        model.load_weights(path)
     return model

@@ -24,7 +24,7 @@ from . import data, images, runs
 from .configs import TrainConfig
 from .execution import distribution_scope, enable_determinism, precision
 from .factory import build_model
-from .pipeline import epoch_data, load_data, whole_batches
+from .pipeline import epoch_data, load_data, split_validation, whole_batches
 
 
 class TrainingDivergedError(RuntimeError):
@@ -39,16 +39,23 @@ class RunRecorder(keras.callbacks.Callback):
     FIELDS = ["epoch", "elbo", "reconstruction", "kl", "loss",
               "val_elbo", "val_reconstruction", "val_kl", "val_loss", "time"]
 
-    def __init__(self, out_dir: Path, x_fixed, z_fixed, initial_epoch: int, wall_time: float):
+    def __init__(self, out_dir: Path, x_fixed, z_fixed, initial_epoch: int, state: dict,
+                 patience: int = 0):
         super().__init__()
         self.out_dir = out_dir
         self.x_fixed = x_fixed
         self.z_fixed = z_fixed
-        self.wall_time = wall_time
+        self.wall_time = state.get("wall_time", 0.0)
+        # Early stopping (patience > 0) on the validation ELBO; a resumed run goes on counting.
+        self.patience = patience
+        self.best = {k: state[k] for k in ("best_epoch", "best_sha256") if k in state}
         (out_dir / "images").mkdir(exist_ok=True)
         self.csv_path = out_dir / "log.csv"
         self.diverged_at = None
         self._truncate_log(initial_epoch)
+        rows = {int(r["epoch"]): r for r in runs.read_log(out_dir, initial_epoch)}
+        best_row = rows.get(self.best.get("best_epoch"))
+        self.best_elbo = float(best_row["val_elbo"]) if best_row else -np.inf
 
     def _truncate_log(self, finished):
         """Drop rows of epochs the checkpoint does not hold (a crash after the CSV write)."""
@@ -89,8 +96,24 @@ class RunRecorder(keras.callbacks.Callback):
         self.model.save(pending)
         state = {"epoch": n, "wall_time": round(self.wall_time, 2),
                  "checkpoint_sha256": data.sha256sum(pending)}
+        if self.patience:
+            state.update(self._early_stopping(n, float(logs["val_elbo"])))
         runs.atomic_write_text(self.out_dir / "state.json", json.dumps(state) + "\n")
         os.replace(pending, self.out_dir / runs.CHECKPOINT)
+
+    def _early_stopping(self, n, val_elbo):
+        """Keep the best validation epoch's weights (written before state.json names them);
+        stop once ``patience`` epochs in a row have not beaten it."""
+        if val_elbo > self.best_elbo:
+            self.best_elbo = val_elbo
+            pending = runs.pending_best(self.out_dir)
+            self.model.save_weights(pending)
+            self.best = {"best_epoch": n, "best_sha256": data.sha256sum(pending)}
+            os.replace(pending, self.out_dir / runs.BEST)
+        stop = n - self.best["best_epoch"] >= self.patience
+        if stop:
+            self.model.stop_training = True
+        return {**self.best, "stopped_early": stop}
 
 
 def reseed(model, epoch: int):
@@ -119,6 +142,11 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
     """Train (or resume) a VAE into ``out_dir``; return ``(model, history)``.
 
     ``history`` is the list of per-epoch rows of ``log.csv`` (all epochs, resumed ones too).
+    With ``config.validation_examples`` the last training examples are held out and the
+    ``val_*`` columns score them; ``config.patience`` then stops once the validation ELBO has
+    not improved for that many epochs, and the model returned (and the one ``evaluate`` and
+    ``export`` load) has the best validation epoch's weights. Without a split the ``val_*``
+    columns watch the test set, for monitoring only: nothing is chosen on it.
     ``data_arrays``: optional ``(train, x_test)`` to skip loading (as
     :func:`vae_course.pipeline.load_data` returns).
 
@@ -147,6 +175,10 @@ def _train(run, config, verbose, data_arrays, check_only, tensorboard=False):
     if config.deterministic:
         enable_determinism()
     train_data, x_test = data_arrays if data_arrays is not None else load_data(config)
+    # The held-out images the val_* columns and early stopping watch: a validation split of the
+    # training set when the config has one; else the test set, for monitoring only.
+    train_data, x_val = split_validation(train_data, config.validation_examples)
+    held_out = x_test if x_val is None else x_val
     jit = {"auto": "auto", "on": True, "off": False}[config.jit_compile]
 
     with precision(config.mixed_precision), distribution_scope(config.strategy):
@@ -159,21 +191,23 @@ def _train(run, config, verbose, data_arrays, check_only, tensorboard=False):
                           steps_per_execution=config.steps_per_call)
         if isinstance(train_data, (np.ndarray, tuple)):
             train_data = model.check_inputs(train_data)   # once, before anything is written
+        state = runs.read_state(out_dir) if done else {}
+        if state.get("stopped_early") and not check_only:   # early stopping ended this run
+            return _finish(out_dir, config, model)
         if check_only:
             return model, None
         run.commit()   # every check passed: from here on the folder is written
-        state = runs.read_state(out_dir) if done else {}
         rng = np.random.default_rng(config.seed)
         x_fixed = data.take(x_test, slice(0, 8))
         z_fixed = model.prior_points(rng, columns=8)
-        recorder = RunRecorder(out_dir, x_fixed, z_fixed, done, state.get("wall_time", 0.0))
+        recorder = RunRecorder(out_dir, x_fixed, z_fixed, done, state, config.patience)
         callbacks = [keras.callbacks.TerminateOnNaN(), recorder,
                      keras.callbacks.LearningRateScheduler(
                          lambda epoch, lr: learning_rate_at(config, epoch))]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")))
         # x_test is images or, for a conditional model, the pair (images, labels): one input
-        fit_kwargs = dict(validation_data=(x_test,), validation_batch_size=500,
+        fit_kwargs = dict(validation_data=(held_out,), validation_batch_size=500,
                           callbacks=callbacks, verbose=verbose)
         if isinstance(train_data, (np.ndarray, tuple, data.DynamicBinarization)):
             # One fit() per epoch on that epoch's own order: resumable exactly (see epoch_data).
@@ -196,6 +230,13 @@ def _train(run, config, verbose, data_arrays, check_only, tensorboard=False):
                 f"stopped. The last good checkpoint (after epoch {kept}) is kept in {out_dir}. "
                 f"Check the inputs for NaN or infinite values, or lower the learning rate "
                 f"(received learning_rate={config.learning_rate}).")
+    return _finish(out_dir, config, model)
+
+
+def _finish(out_dir, config, model):
+    """``(model, history)``: with early stopping the model gets the best epoch's weights."""
+    if config.patience and (out_dir / runs.BEST).is_file():
+        model.load_weights(out_dir / runs.BEST)
     with open(out_dir / "log.csv", newline="") as f:
         history = list(csv.DictReader(f))
     return model, history
