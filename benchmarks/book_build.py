@@ -3,7 +3,7 @@
 Runs ``jupyter-book build --all`` with ``VAE_COURSE_STATIC=1``, as the Makefile does, into
 ``--out`` (default: a temporary folder, so ``_build`` is left alone), then reads every
 chapter's reproducibility card from the built HTML: its live-cell time and its slowest
-cells. Usage: ``python benchmarks/book_build.py [--out DIR] [--quick]`` (``--quick`` sets
+cells; and what the site and each page weigh. Usage: ``python benchmarks/book_build.py [--out DIR] [--quick]`` (``--quick`` sets
 ``VAE_COURSE_QUICK=1``, the test suite's shortened training cells).
 """
 
@@ -34,6 +34,18 @@ def card_rows(page: str):
     return (live.group(1) if live else "?"), slow
 
 
+def page_weights(site: Path) -> str:
+    """What the built site weighs: all its files, and each chapter page's HTML (the images a
+    page shows are files of their own, in _images; tests/test_browser.py holds the budget)."""
+    total = sum(f.stat().st_size for f in site.rglob("*") if f.is_file())
+    pages = {p.stem: p.stat().st_size for p in (site / "book").glob("*.html")}
+    images = sum(f.stat().st_size for f in (site / "_images").glob("*") if f.is_file())
+    largest = max(pages, key=pages.get)
+    return (f"site {total / 2**20:.1f} MB (images {images / 2**20:.1f} MB); largest page "
+            f"{largest}.html {pages[largest] / 2**20:.2f} MB; pages " +
+            ", ".join(f"{k} {v / 2**10:.0f} kB" for k, v in sorted(pages.items())))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=None, help="output folder (default: a temporary one)")
@@ -55,7 +67,9 @@ def main(argv=None):
     for line in result.stdout.splitlines():
         if "Executed notebook in" in line:   # myst-nb's own per-notebook figure
             print("  " + line.split("/")[-1].strip())
-    for page in sorted((out / "_build" / "html" / "book").glob("*.html")):
+    site = out / "_build" / "html"
+    print(page_weights(site))
+    for page in sorted((site / "book").glob("*.html")):
         live, slow = card_rows(page.read_text(encoding="utf-8"))
         if slow:
             print(f"{page.stem}: live cells {live}")

@@ -125,7 +125,7 @@ def test_forward_multiply_adds_match_a_hand_count():
 
 # -- the package's shape ---------------------------------------------------------------------
 LAYERS = [
-    {"data", "configs", "validation", "repro", "pca", "estimators", "linear_gaussian"},
+    {"data", "configs", "validation", "repro", "pca", "estimators", "linear_gaussian", "locks"},
     {"layers", "losses", "flows"},
     {"networks"},
     {"models", "autoencoders", "cifar", "conditional"},

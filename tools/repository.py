@@ -31,23 +31,27 @@ INSTALL_CELL = '''\
 # On Colab, install the book's package first (elsewhere it is already installed).
 import sys
 
-REPOSITORY = "{url}"  # _config.yml: repository.url
+REPOSITORY = "{url}"  # _config.yml
 
 if "google.colab" in sys.modules:
     import importlib.util
     import subprocess
 
     if importlib.util.find_spec("vae_course") is None:
-        pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                              f"vae-course @ git+{{REPOSITORY}}"], capture_output=True, text=True)
+        pip = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet",
+             f"vae-course @ git+{{REPOSITORY}}"],
+            capture_output=True, text=True)
         if pip.returncode:
+            last = (pip.stderr.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(
-                f"Could not install the book's package (vae-course) from {{REPOSITORY}}.\\n"
-                f"If that repository is not public yet, install the package from a wheel: "
-                f"build one where you have the book's source (python -m pip wheel --no-deps "
-                f"-w dist .), upload dist/vae_course-*.whl in Colab's Files pane, run "
-                f"%pip install vae_course-*.whl in a cell, then run this cell again.\\n"
-                f"(pip: {{(pip.stderr.strip().splitlines() or ['no output'])[-1]}})")'''
+                f"Could not install the book's package (vae-course) from "
+                f"{{REPOSITORY}}.\\nIf that repository is not public yet, install the "
+                f"package from a wheel: "
+                f"build one where you have the book's source (python -m pip wheel "
+                f"--no-deps -w dist .), upload dist/vae_course-*.whl in Colab's "
+                f"Files pane, run %pip install vae_course-*.whl in a cell, then run "
+                f"this cell again.\\n(pip: {{last}})")'''
 
 
 def repository_url(root: Path = ROOT) -> str:

@@ -6,7 +6,8 @@
 Submodules load on first use (``vae_course.metrics`` imports Keras; ``import vae_course`` and
 the command line's ``--help`` do not). The layers, lowest first:
 
-    data, configs, validation, repro, pca, estimators, linear_gaussian   NumPy / plain Python
+    data, configs, validation, repro, pca, estimators, linear_gaussian,   NumPy / plain Python
+    locks
     layers, losses, flows                                                 Keras ops
     networks                                                              encoders, decoders
     models, autoencoders, cifar, conditional                              the models
@@ -23,10 +24,11 @@ import importlib
 __version__ = "0.1.0"
 
 __all__ = ["PRESETS", "TrainConfig", "VAE", "autoencoders", "cifar", "conditional", "configs",
-           "conv_vae", "data", "estimators", "execution", "exercises", "explore", "factory",
-           "flows", "get_preset", "images", "inference", "layers", "linear_gaussian", "losses", "metrics",
-           "mlp_vae", "models", "networks", "pca", "pipeline", "plotting", "pretrained",
-           "publish", "repro", "runs", "train", "validation", "widgets"]
+           "conv_vae", "data", "estimators", "execution", "exercises", "explore",
+           "factory", "flows", "get_preset", "images", "inference", "layers",
+           "linear_gaussian", "locks", "losses", "metrics", "mlp_vae", "models",
+           "networks", "pca", "pipeline", "plotting", "pretrained", "publish", "repro",
+           "runs", "train", "validation", "widgets"]
 
 _NAMES = {"PRESETS": "configs", "TrainConfig": "configs", "get_preset": "configs",
           "VAE": "models", "conv_vae": "models", "mlp_vae": "models"}

@@ -30,35 +30,19 @@ from pathlib import Path
 
 from . import data
 from .configs import TrainConfig
-
-try:
-    import fcntl
-except ImportError:   # pragma: no cover  (Windows: no flock; runs there are not locked)
-    fcntl = None
+from .locks import (LOCK, OutputPathError, RunBusyError,  # noqa: F401  (runs.RunBusyError)
+                    RunConflictError, RunLock)
 
 CHECKPOINT = "checkpoint.keras"
 BEST = "best.weights.h5"
-LOCK = ".lock"
 # What a run writes in a folder before its config.json: the lock and temporary files.
 _TEMPORARY = re.compile(r"\.(config\.json|state\.json|log\.csv|progress\.gif)(\.\d+)?\.tmp"
                         r"|\.tmp-(\d+-)?(checkpoint\.keras|best\.weights\.h5)")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class RunConflictError(RuntimeError):
-    """The output directory holds something other than this run."""
-
-
-class RunBusyError(RunConflictError):
-    """Another live process is training into the same directory."""
-
-
 class RunFileError(ValueError):
     """A run's config.json, state.json or log.csv is unreadable or not what a run writes."""
-
-
-class OutputPathError(OSError):
-    """The output directory (``--out``) is a file, lies under a file or cannot be written."""
 
 
 class CheckpointError(RuntimeError):
@@ -92,62 +76,7 @@ def pending_checkpoint(out_dir: Path) -> Path:
     return Path(out_dir) / f".tmp-{os.getpid()}-{CHECKPOINT}"
 
 
-# -- one run per folder ---------------------------------------------------------------------
-class RunLock:
-    """An exclusive ``flock`` on ``<out_dir>/.lock``, which holds the owner's PID. The kernel
-    drops it when the process ends, however it ends (SIGKILL too): a stale file never blocks a
-    folder. ``release()`` deletes the file; ``release(restore=True)`` (a refused run) puts
-    back what was there before."""
-
-    def __init__(self, out_dir):
-        self.path = Path(out_dir) / LOCK
-        self.fd = None
-
-    def acquire(self):
-        while True:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as err:   # e.g. a folder named .lock, or no permission
-                raise OutputPathError(f"Cannot open the lock file {self.path} ({err.strerror}). "
-                                      f"Nothing was changed. Choose another --out.") from None
-            self.previous = os.read(fd, 4096) or None   # None: a new (or empty) file
-            if fcntl is None:
-                break
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-                os.close(fd)
-                raise RunBusyError(
-                    f"{self.path.parent} is in use by another run (PID {holder or 'unknown'}, "
-                    f"recorded in {self.path}): one run per folder. Nothing was changed. Wait "
-                    f"for that run to finish or stop it, or train into another --out folder."
-                ) from None
-            try:   # a run that finished between our open and our flock deleted this file
-                if os.path.samestat(os.fstat(fd), os.stat(self.path)):
-                    break
-            except FileNotFoundError:
-                pass
-            os.close(fd)
-        self.fd = fd
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return self
-
-    def release(self, restore: bool = False):
-        if self.fd is None:
-            return
-        try:
-            if restore and self.previous is not None:
-                os.ftruncate(self.fd, 0)
-                os.pwrite(self.fd, self.previous, 0)
-            else:
-                self.path.unlink(missing_ok=True)
-        finally:
-            os.close(self.fd)
-            self.fd = None
-
-
+# -- one run per folder (the lock: vae_course.locks) -----------------------------------------
 def _make_dirs(out_dir: Path) -> list[Path]:
     """Create ``out_dir`` and its missing parents; return those created (newest last)."""
     missing, p = [], out_dir

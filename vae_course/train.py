@@ -151,7 +151,7 @@ def train(config: TrainConfig, out_dir, verbose: int | str = "auto", data_arrays
     :func:`vae_course.pipeline.load_data` returns).
 
     One run per folder: another process training into ``out_dir`` is refused
-    (:class:`vae_course.runs.RunBusyError`). Everything is checked before the first byte is
+    (:class:`vae_course.locks.RunBusyError`). Everything is checked before the first byte is
     written (the folder, the run in it and its checkpoint, the data, the model); a refused
     run leaves the folder as it was. ``check_only=True`` runs those checks, writes nothing
     and returns ``(model, None)``. ``tensorboard=True`` also writes Keras TensorBoard logs

@@ -16,12 +16,16 @@ register themselves with :func:`checker`.
 from __future__ import annotations
 
 import importlib
+import textwrap
 from dataclasses import dataclass, field
 
 CHAPTERS = ("autoencoders", "pca", "elbo", "reparameterization", "training", "conv_vae",
             "conditional_vae", "iaf")
 
 _CHECKERS: dict = {}
+
+# the shown text (str, repr, print) of a Feedback fits the book's code column
+WIDTH, INDENT = 88, 4
 
 
 @dataclass
@@ -39,8 +43,8 @@ class Feedback:
 
     def __str__(self):
         mark = "correct" if self.ok else "not yet"
-        text = f"[{self.exercise}] {mark}: {self.message}"
-        return text + (f"\nHint: {self.hint}" if self.hint else "")
+        text = _wrap(f"[{self.exercise}] {mark}: {self.message}")
+        return text + (f"\n{_wrap(f'Hint: {self.hint}')}" if self.hint else "")
 
     def _repr_markdown_(self):
         icon = "✅" if self.ok else "❌"
@@ -48,6 +52,18 @@ class Feedback:
         return text + (f"\n\n*Hint:* {self.hint}" if self.hint else "")
 
     __repr__ = __str__
+
+
+def _wrap(text: str) -> str:
+    """``text`` wrapped at WIDTH characters, continuation lines indented by INDENT spaces.
+
+    Line breaks already in ``text`` are kept; words (and hyphenated terms such as
+    ``log-likelihood``) are never split.
+    """
+    return "\n".join(
+        textwrap.fill(line, width=WIDTH, subsequent_indent=" " * INDENT,
+                      break_long_words=False, break_on_hyphens=False)
+        for line in text.split("\n"))
 
 
 def checker(name: str, chapter: str, summary: str):
