@@ -140,6 +140,8 @@ def test_permissions_as_root_without_its_override(tmp_path, data_dir):
     (["--batch-size", "-1"], ["batch_size", "-1"]),
     (["--latent-dim", "99999"], ["latent_dim", "99999"]),
     (["--steps-per-execution", "0"], ["steps_per_execution", "0"]),
+    (["--patience", "2"], ["validation split", "never used to choose"]),
+    (["--validation-examples", "-5"], ["validation_examples", "-5"]),
 ])
 def test_bad_train_arguments_are_refused_before_any_file_is_written(argv, fragments, tmp_path,
                                                                      capsys):
