@@ -225,3 +225,24 @@ def test_install_cell_installs_into_an_existing_stack(tmp_path, data_dir):
     where, count = loaded.stdout.split()
     assert Path(where).is_relative_to(venv) and int(count) > 0
     assert (venv / "etc/jupyter/jupyter_server_config.d/vae_course.json").exists()
+
+    # The reader's commands, from the installed wheel, in another folder: a quick --help with
+    # no TensorFlow start-up lines, evaluate on a VAE (progress on stderr) and a clear answer
+    # for an autoencoder (no likelihood to evaluate).
+    from test_console import TF_NOISE
+
+    def run(*args):
+        return subprocess.run([str(script), *args], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, timeout=600)
+
+    helped = run("--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("usage:")
+    assert helped.stderr == ""
+    scored = run("evaluate", "mnist-mlp-latent2", "--k", "5", "--examples", "40")
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    assert "importance-sampled NLL (K=5)" in scored.stdout
+    assert "importance sampling: 40/40 images" in scored.stderr
+    assert not TF_NOISE.search(scored.stderr), scored.stderr
+    refused = run("evaluate", "mnist-conv-ae-2")
+    assert refused.returncode == 2 and "is an autoencoder: it has no likelihood" in refused.stderr
+    assert "Traceback" not in refused.stderr
