@@ -359,7 +359,8 @@ def _drive_jupyterlab(page, url, token):
     page.goto(f"{url}/lab/tree/book/conv_vae.ipynb?token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     # The explorer cell stands on its own; select it and run it with Shift+Enter.
-    cell = page.locator(".jp-Notebook .jp-CodeCell").filter(has_text="side_by_side(latent_explorer")
+    cell = page.locator(".jp-Notebook .jp-CodeCell").filter(
+        has_text="from vae_course.widgets import latent_explorer, side_by_side")
     cell.scroll_into_view_if_needed()
     # The kernel must be up first (the status bar reads "... | Idle"); a run requested while it
     # starts can be dropped on a loaded machine, so the request is repeated until the cell's
