@@ -65,7 +65,7 @@ book: $(STAMP) $(VENDOR_STAMP)
 # build and check is made from those runs. The package's backend-agnostic tests (-m backends)
 # also run under JAX and torch; notebooks stay on TensorFlow.
 test: $(STAMP) $(VENDOR_STAMP) $(BACKENDS_STAMP) $(FLOORS_STAMP)
-	VAE_COURSE_QUICK=1 $(PY) -m pytest -q tests
+	VAE_COURSE_QUICK=1 $(PY) -m pytest -q -m "not floors" tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q -m backends tests
 	KERAS_BACKEND=torch $(PY) -m pytest -q -m backends tests
 	$(FLOORS_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_pretrained_weights.py

@@ -71,6 +71,7 @@ def test_a_file_that_does_not_fit_its_architecture_is_refused(package_copy):
 
 
 @pytest.mark.slow
+@pytest.mark.floors
 def test_every_shipped_model_loads_and_scores_as_its_manifest_says(data_dir):
     """What a reader who pip-installs the package into their own stack relies on (the floors
     job runs this on the lowest versions the package accepts): every model loads and scores
