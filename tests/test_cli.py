@@ -142,6 +142,7 @@ def test_permissions_as_root_without_its_override(tmp_path, data_dir):
     (["--steps-per-execution", "0"], ["steps_per_execution", "0"]),
     (["--patience", "2"], ["validation split", "never used to choose"]),
     (["--validation-examples", "-5"], ["validation_examples", "-5"]),
+    (["--iwae-samples", "0"], ["iwae_samples", "[1, 4096]", "0"]),
 ])
 def test_bad_train_arguments_are_refused_before_any_file_is_written(argv, fragments, tmp_path,
                                                                      capsys):
@@ -161,7 +162,9 @@ def test_config_fields_without_a_command_line_option_are_checked_too():
                              ({"deterministic": 1}, "deterministic"),
                              ({"description": 3}, "description"),
                              ({"flow_steps": 2}, "flow_steps"), ({"nr_mix": 5}, "nr_mix"),
-                             ({"epochs": "10"}, "epochs"), ({"lr_cooldown": 0.5}, "lr_cooldown")]:
+                             ({"epochs": "10"}, "epochs"), ({"lr_cooldown": 0.5}, "lr_cooldown"),
+                             ({"iwae_samples": 5, "beta": 0.5}, "beta 1 with iwae_samples"),
+                             ({"iwae_samples": 2.0}, "iwae_samples")]:
         with pytest.raises(ValueError, match=fragment):
             QUICK1.replace(**change)
     with pytest.raises(ValueError, match="JSON object"):

@@ -126,7 +126,7 @@ def test_forward_multiply_adds_match_a_hand_count():
 # -- the package's shape ---------------------------------------------------------------------
 LAYERS = [
     {"data", "configs", "validation", "repro", "pca", "estimators", "linear_gaussian", "locks"},
-    {"layers", "losses", "flows"},
+    {"layers", "losses", "flows", "importance"},
     {"networks"},
     {"models", "autoencoders", "cifar", "conditional"},
     {"images", "factory", "pipeline", "execution", "runs", "metrics", "explore", "plotting",

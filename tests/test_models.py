@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from vae_course import losses, models
+from vae_course import importance, losses, models
 
 
 pytestmark = pytest.mark.backends  # also run under JAX and torch (make test: pytest -m backends)
@@ -98,3 +98,57 @@ def test_mixed_precision_elbo_matches_float32(batch):
     for a, b in zip(got, expected):
         np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b),
                                    rtol=2e-2, atol=0.5)
+
+
+# -- the IWAE objective -----------------------------------------------------------------------
+def test_iwae_loss_is_the_importance_weighted_bound_of_the_same_draws(batch):
+    """iwae_samples=k trains on log (1/k) sum_i w_i: checked against a float64 log-mean-exp
+    of the weights drawn with the same noise; the logged ELBO is the mean of those log
+    weights, so it can never exceed the bound (Jensen, draw by draw)."""
+    k = 6
+    model = models.mlp_vae(latent_dim=3, hidden_units=32, hidden_layers=1, seed=0,
+                           iwae_samples=k)
+    x = batch[:16]
+    model.iwae_noise = keras.random.SeedGenerator(5)
+    loss = float(ops.convert_to_numpy(model.compute_loss(x, None, None)))
+    parts = importance.gaussian_log_weights(model, x, k, seed=keras.random.SeedGenerator(5),
+                                        parts=True)
+    log_px, log_pz, log_q = (ops.convert_to_numpy(t).astype("float64") for t in parts)
+    log_w = log_px + log_pz - log_q                                      # (k, 16)
+    top = log_w.max(axis=0)
+    bound = top + np.log(np.mean(np.exp(log_w - top), axis=0))
+    assert loss == pytest.approx(-bound.mean(), rel=1e-5)
+    iwae, elbo = float(model.iwae_tracker.result()), float(model.elbo_tracker.result())
+    assert iwae == pytest.approx(bound.mean(), rel=1e-5)
+    assert elbo == pytest.approx(log_w.mean(), rel=1e-5)
+    assert float(model.kl_tracker.result()) == pytest.approx((log_q - log_pz).mean(), rel=1e-4)
+    assert iwae > elbo
+
+
+def test_iwae_training_fits_logs_the_bound_and_survives_saving(tmp_path, batch):
+    keras.utils.set_random_seed(0)
+    model = models.mlp_vae(latent_dim=4, hidden_units=32, hidden_layers=1, seed=3,
+                           iwae_samples=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    # 50 images in batches of 32: the last batch is partial (a dynamic batch size)
+    history = model.fit(batch[:50], batch_size=32, epochs=2, verbose=0).history
+    assert history["loss"][-1] == pytest.approx(-history["iwae"][-1], rel=1e-5)
+    assert history["iwae"][-1] > history["elbo"][-1]
+    path = tmp_path / "iwae.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert (loaded.iwae_samples, loaded.seed) == (3, 3)
+    with pytest.raises(ValueError, match=r"iwae_samples an integer in \[1, 4096\].*0"):
+        models.mlp_vae(latent_dim=2, iwae_samples=0)
+    with pytest.raises(ValueError, match="beta 1 with iwae_samples"):
+        models.mlp_vae(latent_dim=2, beta=0.5, iwae_samples=2).compute_loss(batch[:4])
+
+
+def test_the_iwae_preset_builds_a_model_that_trains_on_the_bound():
+    from vae_course.configs import get_preset
+    from vae_course.factory import build_model
+
+    config = get_preset("mnist-mlp-iwae")
+    model = build_model(config)
+    assert (model.iwae_samples, model.latent_dim) == (config.iwae_samples, 50)
+    assert config.iwae_samples > 1 and build_model(config.replace(iwae_samples=1)).iwae_samples == 1

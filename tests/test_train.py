@@ -340,3 +340,9 @@ def test_early_stopping_watches_the_validation_split_and_keeps_the_best_epoch(tm
                      data_arrays=(np.concatenate([blank, white]), blank[:64]))
     assert again == history
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
+    # The trainer reads best.weights.h5 the checked way too: an altered file is refused.
+    best = run / runs.BEST
+    raw = best.read_bytes()
+    best.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
+    with pytest.raises(runs.CheckpointError, match="missing or altered"):
+        train(config, run, verbose=0, data_arrays=(np.concatenate([blank, white]), blank[:64]))

@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = ["PRESETS", "TrainConfig", "VAE", "autoencoders", "cifar", "conditional", "configs",
            "conv_vae", "data", "estimators", "execution", "exercises", "explore",
-           "factory", "flows", "get_preset", "images", "inference", "layers",
+           "factory", "flows", "get_preset", "images", "importance", "inference", "layers",
            "linear_gaussian", "locks", "losses", "metrics", "mlp_vae", "models",
            "networks", "pca", "pipeline", "plotting", "pretrained", "publish", "repro",
            "runs", "train", "validation", "widgets"]

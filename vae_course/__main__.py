@@ -29,6 +29,9 @@ def _parser():
                    help="train the last N epochs at a tenth of the learning rate")
     t.add_argument("--kl", choices=["analytic", "monte_carlo"])
     t.add_argument("--binarization", choices=["static", "dynamic"])
+    t.add_argument("--iwae-samples", type=int,
+                   help="train on the importance-weighted bound with K draws per image "
+                        "(default 1: the ELBO)")
     t.add_argument("--seed", type=int)
     t.add_argument("--validation-examples", type=int,
                    help="hold out the last N training images for validation (the val_* "

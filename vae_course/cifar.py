@@ -26,7 +26,8 @@ from keras import ops
 from . import data, losses, networks
 from .flows import IAFStep
 from .layers import reparameterize
-from .models import LOG_VAR_RANGE, VariationalModel, gaussian_log_weights
+from .importance import gaussian_log_weights
+from .models import LOG_VAR_RANGE, VariationalModel
 from .validation import UnsupportedDecoderError, check_uint8_images
 
 DIMS = data.dims("cifar10")
@@ -176,8 +177,10 @@ def mixture_mean_image(params, nr_mix):
 
 def cifar_vae(latent_dim: int = 32, flow_steps: int = 0, width: int = 32, nr_mix: int = 1,
               latent_size: int = 8, context_dim: int | None = None, flow_hidden=(64, 64),
-              seed=None):
-    """The IAF chapter's convolutional VAE; ``flow_steps > 0`` adds an IAF posterior."""
+              seed=None, iwae_samples: int = 1):
+    """The IAF chapter's convolutional VAE; ``flow_steps > 0`` adds an IAF posterior;
+    ``iwae_samples > 1`` trains on the IWAE bound (see
+    :class:`~vae_course.models.VariationalModel`)."""
     for name, value, lo, hi in [("latent_dim", latent_dim, 1, 1024), ("flow_steps", flow_steps, 0, 64),
                                 ("width", width, 1, 4096), ("nr_mix", nr_mix, 1, 32)]:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not lo <= value <= hi:
@@ -188,7 +191,7 @@ def cifar_vae(latent_dim: int = 32, flow_steps: int = 0, width: int = 32, nr_mix
     return FlowVAE(networks.build_cifar_encoder(latent_dim, context_dim, width, latent_size),
                    networks.build_cifar_decoder(latent_dim, nr_mix, width, latent_size),
                    flow_steps=flow_steps, flow_hidden=flow_hidden, nr_mix=nr_mix, seed=seed,
-                   name="iaf_vae" if flow_steps else "cifar_vae")
+                   iwae_samples=iwae_samples, name="iaf_vae" if flow_steps else "cifar_vae")
 
 
 class Bernoulli256:

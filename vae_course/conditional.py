@@ -163,8 +163,9 @@ class ConditionalVAE(VariationalModel):
 
 
 def conditional_vae(latent_dim: int = 2, beta: float = 1.0, seed=None,
-                    num_classes: int = NUM_CLASSES):
+                    num_classes: int = NUM_CLASSES, iwae_samples: int = 1):
     """The conv VAE's networks with the label in both: q(z | x, y) and p(x | z, y)."""
     return ConditionalVAE(networks.build_conv_encoder(latent_dim, num_classes=num_classes),
                           networks.build_conv_decoder(latent_dim + num_classes),
-                          beta=beta, seed=seed, name="conditional_vae")
+                          beta=beta, seed=seed, iwae_samples=iwae_samples,
+                          name="conditional_vae")

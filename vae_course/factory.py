@@ -17,17 +17,19 @@ def build_model(config: TrainConfig):
     """A fresh, untrained model for ``config``."""
     from . import cifar, data, models
 
+    extra = {"iwae_samples": config.iwae_samples} if config.iwae_samples > 1 else {}
     if config.model == "cifar-conv":
         return cifar.cifar_vae(config.latent_dim, flow_steps=config.flow_steps,
-                               nr_mix=config.nr_mix, seed=config.seed)
+                               nr_mix=config.nr_mix, seed=config.seed, **extra)
     if config.model == "cvae":
         from .conditional import conditional_vae
 
-        return conditional_vae(config.latent_dim, beta=config.beta, seed=config.seed)
+        return conditional_vae(config.latent_dim, beta=config.beta, seed=config.seed, **extra)
     if config.model == "mlp":
         sizes = {k: v for k, v in (("hidden_units", config.hidden_units),
                                    ("hidden_layers", config.hidden_layers)) if v is not None}
         return models.mlp_vae(config.latent_dim, kl=config.kl, beta=config.beta,
                               seed=config.seed, image_shape=data.IMAGE_SHAPES[config.dataset],
-                              **sizes)
-    return models.conv_vae(config.latent_dim, kl=config.kl, beta=config.beta, seed=config.seed)
+                              **sizes, **extra)
+    return models.conv_vae(config.latent_dim, kl=config.kl, beta=config.beta, seed=config.seed,
+                           **extra)

@@ -39,6 +39,7 @@ import numpy as np
 from keras import ops
 
 from . import losses, networks
+from .importance import gaussian_log_weights
 from .layers import Sampling, reparameterize
 
 # Log-variances are clipped to this range: exp(-30/2) ~ 3e-7 and exp(20/2) ~ 2e4 standard
@@ -120,57 +121,41 @@ class LatentModel(keras.Model):
         return cls(**deserialize_networks(config))
 
 
-def gaussian_log_weights(model, x, k, seed=None, compiled=False):
-    """Importance weights log p(x|z) + log p(z) - log q(z|x) for k draws per image: (k, batch).
-
-    For a posterior that is a diagonal Gaussian, optionally pushed through a flow. ``model``
-    supplies ``posterior(x) -> (mean, log_var, context)``, ``flow(z0, context) -> (z,
-    log_det)``, ``decode_params(z, compiled)``, ``log_px(x, params)`` and ``latent_shape``:
-
-        z_0 = mean + exp(log_var / 2) * eps,  log q(z_0|x) = log N(eps; 0, I) - sum(log_var) / 2
-        z, log_det = flow(z_0),               log q(z|x)  = log q(z_0|x) - log_det
-    """
-    mean, log_var, context = model.posterior(x)
-    b = ops.shape(mean)[0]
-    eps = keras.random.normal((k, b) + tuple(model.latent_shape), seed=seed)
-
-    def flat(t):     # (k, b, ...) -> (k * b, ...)
-        return ops.reshape(t, (k * b,) + tuple(t.shape[2:]))
-
-    def tile(t):     # (b, ...) -> (k * b, ...), image i of every draw at the same place
-        return flat(ops.broadcast_to(t[None], (k,) + tuple(t.shape)))
-
-    eps = flat(eps)
-    z0 = reparameterize(tile(mean), tile(log_var), eps)
-    log_q = losses.reparameterized_log_prob(eps, tile(log_var))
-    z, log_det = model.flow(z0, None if context is None else tile(context))
-    x = tuple(map(tile, map(ops.convert_to_tensor, x))) if isinstance(x, tuple) \
-        else tile(ops.convert_to_tensor(x))
-    params = model.decode_params(model.decoder_input(z, x), compiled)
-    log_w = model.log_px(x, params) + losses.standard_normal_log_prob(z) - (log_q - log_det)
-    return ops.reshape(log_w, (k, b))
-
-
 class VariationalModel(LatentModel):
     """A VAE: a Gaussian q(z|x) (optionally with a flow), N(0, I) prior and a decoder
     likelihood. Subclasses supply ``posterior``, ``log_px`` and ``elbo_terms``.
 
     Training and evaluation log ``elbo``, ``reconstruction`` (log p(x|z)) and ``kl``, each
     averaged per example, in nats; ``loss`` is ``-(reconstruction - beta * kl)``.
+
+    ``iwae_samples=k > 1`` trains on the importance-weighted bound of Burda et al. (2016)
+    instead, log (1/k) sum_i p(x, z_i) / q(z_i|x) with z_1..z_k ~ q(z|x): ``loss`` is minus
+    that bound, also logged as ``iwae``; ``elbo``, ``reconstruction`` and ``kl`` are then
+    their Monte Carlo estimates from the same k draws (the KL from log q - log p).
     """
 
     prior = "standard_normal"
     explorer_start = "prior_mean"
     beta = 1.0
 
-    def __init__(self, encoder, decoder, seed=None, **kwargs):
+    def __init__(self, encoder, decoder, seed=None, iwae_samples=1, **kwargs):
         super().__init__(**kwargs)
+        if not (isinstance(iwae_samples, int) and not isinstance(iwae_samples, bool)
+                and 1 <= iwae_samples <= 4096):
+            raise ValueError(f"Expected iwae_samples an integer in [1, 4096] (1: the ELBO). "
+                             f"Received: iwae_samples={iwae_samples!r}")
         self.encoder = encoder
         self.decoder = decoder
         self.seed = seed
+        self.iwae_samples = iwae_samples
         self.elbo_tracker = keras.metrics.Mean(name="elbo")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
+        if iwae_samples > 1:
+            self.iwae_tracker = keras.metrics.Mean(name="iwae")
+            # Its own noise: the stream the ELBO's draws use stays as it was
+            self.iwae_noise = keras.random.SeedGenerator(
+                None if seed is None else seed + 1)
 
     @property
     def latent_dim(self) -> int:
@@ -233,8 +218,25 @@ class VariationalModel(LatentModel):
         (a conditional model also takes ``y``, the labels)."""
         return x[0] if isinstance(x, (tuple, list)) else x
 
+    def iwae_loss(self, x):
+        """Minus the batch's mean IWAE bound with ``iwae_samples`` draws per image."""
+        k = self.iwae_samples
+        if self.beta != 1.0:
+            raise ValueError(f"Expected beta 1 with iwae_samples > 1 (the IWAE bound has no "
+                             f"KL weight). Received: beta={self.beta!r}")
+        log_px, log_pz, log_q = gaussian_log_weights(self, x, k, seed=self.iwae_noise,
+                                                     parts=True)
+        bound = ops.logsumexp(log_px + log_pz - log_q, axis=0) - float(np.log(k))
+        self.track(ops.mean(log_px, axis=0), ops.mean(log_q - log_pz, axis=0))
+        self.iwae_tracker.update_state(bound)
+        return -ops.mean(bound)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         x = self.loss_inputs(x, y)
+        if self.iwae_samples > 1:
+            loss = self.iwae_loss(x)
+            return losses.scale_for_replicas(loss + ops.sum(self.losses) if self.losses
+                                             else loss)
         if y_pred is None:
             y_pred = self(x, training=training)
         reconstruction, kl = self.elbo_terms(x, y_pred)
@@ -260,7 +262,7 @@ class VariationalModel(LatentModel):
         return super().evaluate(x, *args, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
+        return {**super().get_config(), "seed": self.seed, "iwae_samples": self.iwae_samples}
 
 
 @keras.saving.register_keras_serializable(package="vae_course")
@@ -362,21 +364,24 @@ class VAE(VariationalModel):
         return {**super().get_config(), "kl": self.kl, "beta": self.beta}
 
 
-def conv_vae(latent_dim: int = 2, kl: str = "analytic", beta: float = 1.0, seed=None):
+def conv_vae(latent_dim: int = 2, kl: str = "analytic", beta: float = 1.0, seed=None,
+             iwae_samples: int = 1):
     """The TensorFlow tutorial's convolutional VAE for 28x28x1 binary images."""
     return VAE(networks.build_conv_encoder(latent_dim), networks.build_conv_decoder(latent_dim),
-               kl=kl, beta=beta, seed=seed, name="conv_vae")
+               kl=kl, beta=beta, seed=seed, iwae_samples=iwae_samples, name="conv_vae")
 
 
 def mlp_vae(latent_dim: int = 2, hidden_units: int = MLP_HIDDEN_UNITS,
             hidden_layers: int = MLP_HIDDEN_LAYERS, kl: str = "analytic", beta: float = 1.0,
-            seed=None, image_shape=(28, 28, 1)):
+            seed=None, image_shape=(28, 28, 1), iwae_samples: int = 1):
     """The MLP VAE of the reparameterization and training chapters: ``hidden_layers`` ReLU layers
     of ``hidden_units`` each, in the encoder and (mirrored) in the decoder.
 
     x: (batch, *image_shape) in {0, 1} (MNIST: (28, 28, 1)); z: (batch, latent_dim); Bernoulli
     logits with the shape of x. On CIFAR-10, ``image_shape=(32, 32, 3)`` gives the common
     tutorial start whose cross-entropy on grey levels is not a likelihood (the IAF chapter).
+    ``iwae_samples > 1`` trains on the IWAE bound with that many draws (see
+    :class:`VariationalModel`).
     """
     for name, value in (("hidden_units", hidden_units), ("hidden_layers", hidden_layers)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -384,4 +389,4 @@ def mlp_vae(latent_dim: int = 2, hidden_units: int = MLP_HIDDEN_UNITS,
     units = (hidden_units,) * hidden_layers
     return VAE(networks.build_dense_encoder(latent_dim, units, input_shape=image_shape),
                networks.build_dense_decoder(latent_dim, units, output_shape=image_shape),
-               kl=kl, beta=beta, seed=seed, name="mlp_vae")
+               kl=kl, beta=beta, seed=seed, iwae_samples=iwae_samples, name="mlp_vae")

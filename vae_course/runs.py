@@ -9,7 +9,9 @@ A run directory holds::
     best.weights.h5    with early stopping: the weights of the best validation epoch so far
     log.csv            per epoch: train and held-out elbo, reconstruction, kl, loss, time; the
                        held-out (val_*) columns are the validation split when the config has
-                       one, else the test set, for monitoring only (nothing is chosen on it)
+                       one, else the test set, for monitoring only (nothing is chosen on it);
+                       a run with iwae_samples > 1 trains on the IWAE bound, and its loss
+                       columns are minus that bound (elbo, reconstruction, kl from its draws)
     images/epoch_NNN.png   test reconstructions and samples from a fixed z, every epoch
     progress.gif       those frames as an animation, written at the end
     .lock              while a run is alive: its PID, under an exclusive flock
@@ -346,7 +348,13 @@ def load_chosen(out_dir, config: TrainConfig | None = None):
     """The model a run chose, uncompiled, for evaluation and export: the best validation
     epoch's weights when early stopping kept them (checked against state.json's SHA-256),
     else the last epoch's checkpoint. Reads only."""
-    model = load_checkpoint(out_dir, config, compile=False)
+    return load_best(load_checkpoint(out_dir, config, compile=False), out_dir)
+
+
+def load_best(model, out_dir):
+    """``model`` with the best validation epoch's weights when early stopping kept them
+    (checked against state.json's SHA-256), else unchanged. The one way the package reads
+    ``best.weights.h5``."""
     state = read_state(out_dir)
     if state.get("best_epoch"):
         path = Path(out_dir) / BEST

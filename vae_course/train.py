@@ -235,8 +235,8 @@ def _train(run, config, verbose, data_arrays, check_only, tensorboard=False):
 
 def _finish(out_dir, config, model):
     """``(model, history)``: with early stopping the model gets the best epoch's weights."""
-    if config.patience and (out_dir / runs.BEST).is_file():
-        model.load_weights(out_dir / runs.BEST)
+    if config.patience:
+        runs.load_best(model, out_dir)
     with open(out_dir / "log.csv", newline="") as f:
         history = list(csv.DictReader(f))
     return model, history
