@@ -58,6 +58,21 @@ def test_an_exported_autoencoder_loads_back_the_same(package_copy):
                                   autoencoders.reconstruct(loaded, x))
 
 
+def test_an_attached_asset_ships_checksummed_beside_its_model(package_copy, tmp_path):
+    source = tmp_path / "results.json"
+    source.write_text('{"seeds": [0, 1, 2]}\n')
+    entry = publish.attach_asset("cifar-iaf", "extra_study", source)
+    path = pretrained.asset("cifar-iaf", "extra_study")
+    assert path == package_copy / "cifar-iaf-extra_study.json"
+    assert json.loads(path.read_text()) == {"seeds": [0, 1, 2]}
+    assert set(entry["assets"]) >= {"gif", "log", "extra_study"}
+    path.write_text('{"seeds": [0]}\n')   # altered after shipping: refused
+    with pytest.raises(pretrained.PretrainedError, match="altered"):
+        pretrained.asset("cifar-iaf", "extra_study")
+    with pytest.raises(ValueError, match="other than 'gif' and 'log'"):
+        publish.attach_asset("cifar-iaf", "gif", source)
+
+
 def test_a_file_that_does_not_fit_its_architecture_is_refused(package_copy):
     manifest = json.loads((package_copy / "manifest.json").read_text())
     manifest["mnist-mlp-latent2"]["config"]["latent_dim"] = 3   # a different architecture

@@ -9,6 +9,7 @@ its config or command, epochs, wall time, scores, library versions, machine and 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,6 @@ def export(run_dir, name: str, k: int = 1000, examples: int | None = None, note:
     run's config, wall time, library versions, machine and SHA-256 sums in the manifest.
     """
     import csv
-    import shutil
     import time
 
     run_dir = Path(run_dir)
@@ -126,6 +126,24 @@ def add_entry(name: str, entry: dict):
     tmp = pretrained.MANIFEST.with_name(f".manifest.json.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
     tmp.replace(pretrained.MANIFEST)
+
+
+def attach_asset(name: str, key: str, source) -> dict:
+    """Ship the file ``source`` beside pretrained model ``name`` as its asset ``key`` (e.g. a
+    study's results), checksummed in the manifest like the weights; readers get it with
+    ``pretrained.asset(name, key)``. Replaces an earlier asset of that key."""
+    source = Path(source)
+    if key in ("gif", "log") or not key.isidentifier():
+        raise ValueError(f"Expected an asset key other than 'gif' and 'log', made of letters, "
+                         f"digits and underscores. Received: {key!r}")
+    entry = dict(pretrained.info(name))
+    filename = f"{name}-{key}{source.suffix}"
+    shutil.copy(source, pretrained.DIRECTORY / filename)
+    entry["assets"] = {**entry.get("assets", {}),
+                       key: {"file": filename,
+                             "sha256": sha256sum(pretrained.DIRECTORY / filename)}}
+    add_entry(name, entry)
+    return entry
 
 
 def _preset_name(config):
